@@ -1,0 +1,85 @@
+from django.core.validators import RegexValidator
+from django.db import models
+
+__all__ = ("ApiKey", "Customer", "Region", "Tier")
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+    "Use lowercase letters, digits and hyphens (1-64 characters, no leading or trailing hyphen).",
+)
+
+
+class Tier(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    PREMIUM = "premium", "Premium"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+class Region(models.Model):
+    code = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[slug_validator],
+        help_text="Short code used in the API and in credential scopes, e.g. 'eu'.",
+    )
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Customer(models.Model):
+    slug = models.SlugField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        related_name="customers",
+        help_text="Data-residency region; picks regional credentials and provider endpoints.",
+    )
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.STANDARD)
+    active = models.BooleanField(
+        default=True, help_text="Inactive customers cannot have new deliveries queued."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class ApiKey(models.Model):
+    """A key an internal app uses as ``Authorization: Bearer sy_<prefix>_<secret>``.
+
+    Only a SHA-256 digest of the whole key is stored; the key is shown once, at creation."""
+
+    name = models.CharField(max_length=100, help_text="Which internal app uses this key.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    customers = models.ManyToManyField(
+        Customer,
+        blank=True,
+        related_name="api_keys",
+        help_text="Restrict the key to these customers; empty means every customer.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (sy_{self.prefix}_…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class IntegrationsConfig(AppConfig):
+    name = "integrations"
+
+    def ready(self):
+        from integrations import providers, registry  # noqa: F401  (imports register providers)
+
+        registry.freeze()

@@ -1,0 +1,78 @@
+"""The dispatcher loop behind ``manage.py dispatch``: periodic steps run on one schedule.
+
+Later steps (outbox relay, lease recovery, credential grace expiry) register here, so the loop
+itself knows nothing about what it drives.
+"""
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections
+from django_q.tasks import async_task
+
+from integrations.heartbeats import heartbeat_purge_stale, heartbeat_record
+
+__all__ = ("Dispatcher", "PeriodicStep", "default_steps")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PeriodicStep:
+    name: str
+    every_seconds: float
+    run: Callable[[], object]
+    next_run_at: float = field(default=0.0)
+
+
+def _probe_workers() -> None:
+    heartbeat_record(role="dispatcher")
+    async_task("integrations.tasks.worker_heartbeat", q_options={"task_name": "worker_heartbeat"})
+
+
+def default_steps() -> list[PeriodicStep]:
+    heartbeat = settings.SWITCHYARD_HEARTBEAT_SECONDS
+    return [
+        PeriodicStep("heartbeat", heartbeat, _probe_workers),
+        PeriodicStep("purge_heartbeats", 3600, heartbeat_purge_stale),
+    ]
+
+
+class Dispatcher:
+    def __init__(self, steps: list[PeriodicStep], interval_seconds: float):
+        self.steps = steps
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+
+    def stop(self, *_signal_args) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run_due_steps(self) -> None:
+        now = time.monotonic()
+        for step in self.steps:
+            if now < step.next_run_at:
+                continue
+            step.next_run_at = now + step.every_seconds
+            try:
+                step.run()
+            except Exception:
+                # One failing step (a locked database, a broker blip) must not stop the others.
+                logger.exception("dispatch.step_failed step=%s", step.name)
+            finally:
+                close_old_connections()
+
+    def run_forever(self) -> None:
+        logger.info("dispatch.started steps=%s", ",".join(s.name for s in self.steps))
+        while not self._stop.is_set():
+            self.run_due_steps()
+            self._stop.wait(self.interval_seconds)
+        logger.info("dispatch.stopped")

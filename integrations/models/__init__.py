@@ -1,0 +1,3 @@
+from integrations.models.heartbeat import ProcessHeartbeat
+
+__all__ = ("ProcessHeartbeat",)

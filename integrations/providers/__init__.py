@@ -1,0 +1,1 @@
+"""Importing this package imports every provider module, so each ``@register`` runs."""

@@ -1,0 +1,57 @@
+"""Playwright driving Debian's chromium, headless, against pytest-django's live server."""
+
+import shutil
+import tempfile
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (make test installs it where it can)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with tempfile.TemporaryDirectory(prefix="switchyard-chromium-") as profile, sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(chromium, live_server):
+    page = chromium.new_page()
+    page.set_default_timeout(15_000)
+    page.base_url = live_server.url
+    yield page
+    page.close()
+    chromium.clear_cookies()
+
+
+@pytest.fixture
+def admin_login(page, django_user_model):
+    """Log in to the admin as a superuser through the real login form."""
+
+    def login(username="admin", password="s3cret-Passw0rd", **extra):
+        if not django_user_model.objects.filter(username=username).exists():
+            django_user_model.objects.create_superuser(username, f"{username}@example.com", password, **extra)
+        page.goto(f"{page.base_url}/admin/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        page.wait_for_selector("#site-name")
+        return page
+
+    return login
