@@ -4,7 +4,7 @@ the same figures whichever of them is scraped."""
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 
-__all__ = ("registry", "register_collector")
+__all__ = ("register_collector", "registry")
 
 registry = CollectorRegistry(auto_describe=False)
 

@@ -19,6 +19,8 @@ class BodySizeLimitMiddleware:
         limit = settings.SWITCHYARD_MAX_BODY_BYTES
         if length > limit:
             return problem_response(
-                413, "payload-too-large", f"Request body is {length} bytes; the limit is {limit} bytes."
+                413,
+                "payload-too-large",
+                f"Request body is {length} bytes; the limit is {limit} bytes.",
             )
         return self.get_response(request)

@@ -3,7 +3,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
 from customers.models import ApiKey, Customer, Region
-from customers.services import api_key_create, api_key_revoke
+from customers.services import api_key_issue, api_key_revoke
 
 
 @admin.register(Region)
@@ -55,9 +55,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        created, request.switchyard_raw_api_key = api_key_create(name=form.cleaned_data["name"])
-        obj.pk = created.pk
-        obj.prefix, obj.secret_hash = created.prefix, created.secret_hash
+        request.switchyard_raw_api_key = api_key_issue(api_key=obj)
 
     def response_add(self, request, obj, post_url_continue=None):
         # The raw key is shown on this one response and stored nowhere (no message, no session).

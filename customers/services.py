@@ -14,6 +14,7 @@ __all__ = (
     "API_KEY_PREFIX",
     "api_key_authenticate",
     "api_key_create",
+    "api_key_issue",
     "api_key_revoke",
     "customer_create",
     "customer_update",
@@ -53,14 +54,21 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
     return customer
 
 
+def api_key_issue(*, api_key: ApiKey) -> str:
+    """Give an unsaved key its prefix and secret, save it, and return the raw key (shown once)."""
+    api_key.prefix = secrets.token_hex(4)
+    raw_key = f"{API_KEY_PREFIX}{api_key.prefix}_{secrets.token_urlsafe(32)}"
+    api_key.secret_hash = _digest(raw_key)
+    api_key.full_clean()
+    api_key.save()
+    return raw_key
+
+
 @transaction.atomic
 def api_key_create(*, name: str, customers: list[Customer] = ()) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the raw key, which is never retrievable again."""
-    prefix = secrets.token_hex(4)
-    raw_key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    api_key = ApiKey(name=name, prefix=prefix, secret_hash=_digest(raw_key))
-    api_key.full_clean()
-    api_key.save()
+    api_key = ApiKey(name=name)
+    raw_key = api_key_issue(api_key=api_key)
     if customers:
         api_key.customers.set(customers)
     return api_key, raw_key

@@ -67,12 +67,12 @@ class Dispatcher:
             except Exception:
                 # One failing step (a locked database, a broker blip) must not stop the others.
                 logger.exception("dispatch.step_failed step=%s", step.name)
-            finally:
-                close_old_connections()
 
     def run_forever(self) -> None:
         logger.info("dispatch.started steps=%s", ",".join(s.name for s in self.steps))
         while not self._stop.is_set():
             self.run_due_steps()
+            # A long-lived loop must drop connections the database closed or that errored.
+            close_old_connections()
             self._stop.wait(self.interval_seconds)
         logger.info("dispatch.stopped")

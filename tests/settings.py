@@ -1,11 +1,13 @@
 """Test settings: the real settings module, with fast hashing and django-q2 running tasks inline."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 
-from config.settings import *  # noqa: E402, F403
-from config.settings import Q_CLUSTER  # noqa: E402
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES, MIDDLEWARE, Q_CLUSTER
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
@@ -13,3 +15,13 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The live server serves static files itself; WhiteNoise would only warn about STATIC_ROOT.
+MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
+
+# A file-based SQLite test database: the live server's threads and the worker / dispatcher
+# processes started by end-to-end tests each open their own connection to it. The pid keeps
+# concurrent test runs apart.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"switchyard-test-{os.getpid()}.sqlite3")
+    }

@@ -4,7 +4,7 @@ __all__ = ("UnrestrictedKeyForWrites",)
 
 
 class UnrestrictedKeyForWrites(BasePermission):
-    """Keys limited to some customers may read but not create shared objects (regions, customers)."""
+    """Keys limited to some customers may read, but not create, regions and customers."""
 
     message = "This API key is restricted to specific customers and cannot make this change."
 

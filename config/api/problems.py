@@ -10,7 +10,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
-__all__ = ("problem_exception_handler", "problem_response", "ProblemConflict")
+__all__ = ("ProblemConflict", "problem_exception_handler", "problem_response")
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +36,14 @@ def _problem_body(status: int, code: str, detail: str, errors: dict | None = Non
     return body
 
 
-def problem_response(status: int, code: str, detail: str, errors: dict | None = None) -> JsonResponse:
+def problem_response(
+    status: int, code: str, detail: str, errors: dict | None = None
+) -> JsonResponse:
     """A problem document for plain Django views (webhook receivers, health checks)."""
     return JsonResponse(
-        _problem_body(status, code, detail, errors), status=status, content_type=PROBLEM_CONTENT_TYPE
+        _problem_body(status, code, detail, errors),
+        status=status,
+        content_type=PROBLEM_CONTENT_TYPE,
     )
 
 
@@ -59,7 +63,9 @@ def problem_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         # A service's full_clean() rejected the input: same 400 as a serializer would give.
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        detail = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
         exc = exceptions.ValidationError(detail)
     response = exception_handler(exc, context)
     if response is None:

@@ -1,6 +1,7 @@
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from config.api.permissions import UnrestrictedKeyForWrites
@@ -12,7 +13,7 @@ __all__ = ("CustomerViewSet", "RegionViewSet")
 
 class RegionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = RegionSerializer
-    permission_classes = [UnrestrictedKeyForWrites]
+    permission_classes = [IsAuthenticated, UnrestrictedKeyForWrites]
 
     def get_queryset(self):
         return selectors.region_list()
@@ -33,7 +34,7 @@ class RegionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 )
 class CustomerViewSet(viewsets.GenericViewSet):
     serializer_class = CustomerSerializer
-    permission_classes = [UnrestrictedKeyForWrites]
+    permission_classes = [IsAuthenticated, UnrestrictedKeyForWrites]
     lookup_field = "slug"
     http_method_names = ["get", "post", "patch", "head", "options"]
 

@@ -1,5 +1,6 @@
 """Playwright driving Debian's chromium, headless, against pytest-django's live server."""
 
+import os
 import shutil
 import tempfile
 
@@ -22,7 +23,13 @@ def chromium():
     if not shutil.which("chromium"):
         pytest.skip("Debian's chromium is not installed (make test installs it where it can)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    with tempfile.TemporaryDirectory(prefix="switchyard-chromium-") as profile, sync_api.sync_playwright() as pw:
+    # Playwright's sync API keeps an event loop running in this thread; the test's own ORM calls
+    # are still synchronous, so Django's async-safety guard must be told so.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with (
+        tempfile.TemporaryDirectory(prefix="switchyard-chromium-") as profile,
+        sync_api.sync_playwright() as pw,
+    ):
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
@@ -46,7 +53,9 @@ def admin_login(page, django_user_model):
 
     def login(username="admin", password="s3cret-Passw0rd", **extra):
         if not django_user_model.objects.filter(username=username).exists():
-            django_user_model.objects.create_superuser(username, f"{username}@example.com", password, **extra)
+            django_user_model.objects.create_superuser(
+                username, f"{username}@example.com", password, **extra
+            )
         page.goto(f"{page.base_url}/admin/login/")
         page.fill("#id_username", username)
         page.fill("#id_password", password)

@@ -33,9 +33,13 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if not user_model.objects.filter(username="admin").exists():
             user_model.objects.create_superuser(
-                "admin", "admin@example.com", os.environ.get("SWITCHYARD_DEMO_ADMIN_PASSWORD", "admin")
+                "admin",
+                "admin@example.com",
+                os.environ.get("SWITCHYARD_DEMO_ADMIN_PASSWORD", "admin"),
             )
-        if key_file and not (ApiKey.objects.filter(name=DEMO_KEY_NAME).exists() and os.path.exists(key_file)):
+        if key_file and not (
+            ApiKey.objects.filter(name=DEMO_KEY_NAME).exists() and os.path.exists(key_file)
+        ):
             ApiKey.objects.filter(name=DEMO_KEY_NAME).delete()
             _, raw_key = api_key_create(name=DEMO_KEY_NAME)
             with open(key_file, "w") as handle:

@@ -1,0 +1,54 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _setup(env_overrides: dict) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    env.update(env_overrides, DJANGO_SETTINGS_MODULE="config.settings")
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "secret_key",
+    [None, "django-insecure-switchyard-development-only", "short"],
+)
+def test_production_refuses_weak_or_missing_secret_key(secret_key):
+    overrides = {"DEBUG": "false"}
+    if secret_key is not None:
+        overrides["SECRET_KEY"] = secret_key
+    result = _setup(overrides)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_starts_with_a_real_secret_key():
+    result = _setup({"DEBUG": "false", "SECRET_KEY": "k" * 50})
+    assert result.returncode == 0, result.stderr
+
+
+def test_bad_boolean_is_a_clear_error():
+    result = _setup({"DEBUG": "maybe"})
+    assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_sqlite_is_configured_for_concurrent_writers(settings):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite-specific")
+    options = settings.DATABASES["default"]["OPTIONS"]
+    assert options["transaction_mode"] == "IMMEDIATE"
+    assert options["timeout"] >= 5
+    assert "journal_mode=WAL" in options["init_command"]
