@@ -1,0 +1,114 @@
+"""Real Switchyard processes (web, worker, dispatcher) for end-to-end tests.
+
+Each process's output goes to a file so a failing test can show it, and every process is stopped
+with SIGTERM (then SIGKILL) when the stack closes."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+__all__ = ("ROOT", "ProcessStack", "free_port")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ProcessStack:
+    def __init__(self, workdir: Path, env: dict[str, str]):
+        self.workdir = workdir
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+        self.processes: dict[str, tuple[subprocess.Popen, Path]] = {}
+
+    @classmethod
+    def sqlite(cls, workdir: Path, **env: str) -> "ProcessStack":
+        """A stack on the embedded default: its own SQLite file and the ORM broker."""
+        base = {
+            "DEBUG": "true",
+            "DATABASE_URL": f"sqlite:///{workdir / 'switchyard.sqlite3'}",
+            "SWITCHYARD_VAR_DIR": str(workdir),
+            "REDIS_URL": "",
+        }
+        return cls(workdir, {**base, **env})
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log_path = self.workdir / f"{name}.log"
+        log = log_path.open("w")
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes[name] = (process, log_path)
+        return process
+
+    def start_web(self, port: int, workers: int = 2) -> str:
+        bind = f"127.0.0.1:{port}"
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.start("web", [str(gunicorn), "config.wsgi", "--bind", bind, "--workers", str(workers)])
+        url = f"http://{bind}"
+        self.wait_for(lambda: requests.get(f"{url}/healthz", timeout=1).ok, what="web /healthz")
+        return url
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+        return self.start(name, [sys.executable, "manage.py", "qcluster"])
+
+    def start_dispatcher(self, *extra: str) -> subprocess.Popen:
+        return self.start("dispatcher", [sys.executable, "manage.py", "dispatch", *extra])
+
+    def wait_for(self, predicate, *, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if predicate():
+                    return
+            except Exception:  # noqa: S110 - not up yet
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"timed out waiting for {what}\n{self.logs()}")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process, _ = self.processes[name]
+        os.killpg(process.pid, sig)
+        process.wait(timeout=30)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"----- {name} -----\n{path.read_text(errors='replace')[-5000:]}"
+            for name, (_, path) in self.processes.items()
+        )
+
+    def output(self, name: str) -> str:
+        return self.processes[name][1].read_text(errors="replace")
+
+    def stop(self) -> None:
+        for process, _ in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process, _ in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
