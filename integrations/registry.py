@@ -8,12 +8,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from integrations.providers.base import BaseProvider
 
-__all__ = ("ProviderNotRegistered", "freeze", "get_provider", "provider_keys", "providers", "register")
+__all__ = (
+    "ProviderNotRegistered",
+    "freeze",
+    "get_provider",
+    "provider_keys",
+    "providers",
+    "register",
+)
 
 
 class ProviderNotRegistered(LookupError):
     def __init__(self, key: str):
-        super().__init__(f"Unknown provider '{key}'. Known providers: {', '.join(provider_keys())}.")
+        super().__init__(
+            f"Unknown provider '{key}'. Known providers: {', '.join(provider_keys())}."
+        )
         self.key = key
 
 

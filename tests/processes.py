@@ -58,7 +58,12 @@ class ProcessStack:
         log_path = self.workdir / f"{name}.log"
         log = log_path.open("w")
         process = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes[name] = (process, log_path)
         return process
@@ -83,7 +88,7 @@ class ProcessStack:
             try:
                 if predicate():
                     return
-            except Exception:  # noqa: S110 - not up yet
+            except Exception:  # not up yet
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"timed out waiting for {what}\n{self.logs()}")

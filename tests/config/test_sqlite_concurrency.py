@@ -17,7 +17,9 @@ LOAD_SECONDS = 20
 @pytest.fixture
 def stack(tmp_path):
     # Heartbeats every 0.1 s make the dispatcher and the worker write as often as the web does.
-    stack = ProcessStack.sqlite(tmp_path, SWITCHYARD_HEARTBEAT_SECONDS="0.1", SWITCHYARD_WORKERS="2")
+    stack = ProcessStack.sqlite(
+        tmp_path, SWITCHYARD_HEARTBEAT_SECONDS="0.1", SWITCHYARD_WORKERS="2"
+    )
     stack.manage("migrate", "-v0")
     stack.manage("seed_demo", "--key-file", str(tmp_path / "key"))
     yield stack
