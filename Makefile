@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-export DJANGO_SETTINGS_MODULE ?= config.settings
 
 .PHONY: run test lint format install browser migrate demo clean
 
