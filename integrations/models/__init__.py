@@ -1,3 +1,4 @@
 from integrations.models.heartbeat import ProcessHeartbeat
+from integrations.models.integration import Integration
 
-__all__ = ("ProcessHeartbeat",)
+__all__ = ("Integration", "ProcessHeartbeat")

@@ -1,15 +1,63 @@
-"""What every provider declares. Adapters subclass ``BaseProvider`` and ``@register`` it."""
+"""What every provider declares. Adapters subclass ``BaseProvider`` and ``@register`` it.
 
-from dataclasses import dataclass
-from typing import ClassVar
+A provider is the anti-corruption layer for one external system: it validates input before anything
+goes downstream, builds the HTTP request, and classifies whatever comes back into one of five
+outcomes. It never talks to the network itself; ``integrations.actions`` sends what it builds.
+"""
 
-__all__ = ("BaseProvider", "CredentialField", "CredentialPurpose")
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+from django.db import models
+from rest_framework import serializers
+
+__all__ = (
+    "ERROR_EXCERPT_CHARS",
+    "BaseConfigSerializer",
+    "BaseProvider",
+    "BaseUrlRequiredConfigSerializer",
+    "CallContext",
+    "CapabilityBinding",
+    "CredentialField",
+    "CredentialPurpose",
+    "Interpretation",
+    "NoInput",
+    "NormalisedEvent",
+    "NotConfigured",
+    "Operation",
+    "Outcome",
+    "PayloadInvalid",
+    "ProviderRequest",
+    "ProviderResponse",
+    "Rejected",
+    "SignatureInvalid",
+)
+
+DEFAULT_RETRY = {"base_seconds": 2, "cap_seconds": 3600, "max_attempts": 10}
+ERROR_EXCERPT_CHARS = 300
 
 
 class CredentialPurpose:
     API = "api"
     WEBHOOK_SIGNING = "webhook_signing"
     CHOICES = ((API, "API access"), (WEBHOOK_SIGNING, "Webhook signing"))
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    RETRYABLE = "retryable", "Retryable"
+    TERMINAL = "terminal", "Terminal"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    AUTH_FAILED = "auth_failed", "Authentication failed"
 
 
 @dataclass(frozen=True)
@@ -20,8 +68,365 @@ class CredentialField:
     help_text: str = ""
 
 
+class SignatureInvalid(Exception):
+    """An inbound webhook failed verification; the message is a reason, never a secret."""
+
+
+class NotConfigured(Exception):
+    """A request cannot be built from this integration's config (e.g. no board_id); the message
+    names the missing setting and becomes a terminal outcome."""
+
+
+class Rejected(Exception):
+    """A 2xx whose body says the provider refused the call (GA4 validation messages)."""
+
+
+class PayloadInvalid(ValueError):
+    """A verified inbound body is not the shape the provider documents."""
+
+
+@dataclass(frozen=True)
+class NormalisedEvent:
+    type: str
+    occurred_at: str | None
+    data: dict
+
+
+@dataclass
+class ProviderRequest:
+    """What an operation wants sent; ``path`` is joined to the integration's base URL."""
+
+    method: str
+    path: str
+    params: dict = field(default_factory=dict)
+    json: Any = None
+    headers: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderResponse:
+    """A received response, already read (size-limited) so interpreters never touch the socket."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json_or_none(self) -> Any:
+        """The parsed JSON body, or None when it is empty, HTML, plain text or broken JSON."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def excerpt(self) -> str:
+        text = " ".join(self.text.split())
+        return text[:ERROR_EXCERPT_CHARS] or "(empty body)"
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    outcome: str
+    result: dict | None = None
+    error: str = ""
+    retry_after: float | None = None
+    error_class: str = ""
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Everything a request builder needs besides the operation input."""
+
+    config: Mapping[str, Any]
+    credentials: Mapping[str, str]
+    region: str | None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One call a provider offers, e.g. Trello ``move_card``.
+
+    ``build_request(ctx, input) -> ProviderRequest``; ``interpret_success(response, input) -> dict``
+    turns a 2xx into the normalised result and may raise ``PayloadInvalid`` for an unusable body.
+    Non-2xx answers are classified by the provider (``BaseProvider.classify_error``).
+    """
+
+    name: str
+    description: str
+    input_serializer: type[serializers.Serializer]
+    build_request: Callable[[CallContext, dict], ProviderRequest]
+    interpret_success: Callable[[ProviderResponse, dict], dict]
+
+
+@dataclass(frozen=True)
+class CapabilityBinding:
+    """How a provider serves a provider-neutral capability.
+
+    ``translate_input(input, config) -> operation input`` turns stage names into provider ids;
+    ``translate_result(result, config) -> dict`` turns them back, so ids never leak to callers.
+    """
+
+    operation: str
+    translate_input: Callable[[dict, Mapping], dict]
+    translate_result: Callable[[dict, Mapping], dict]
+
+
+class NoInput(serializers.Serializer):
+    """Input of operations that take none (connection checks read their config instead)."""
+
+
+class RateLimitSerializer(serializers.Serializer):
+    rate = serializers.IntegerField(min_value=1)
+    per_seconds = serializers.FloatField(min_value=0.001)
+
+
+class RetrySerializer(serializers.Serializer):
+    base_seconds = serializers.FloatField(min_value=0, required=False)
+    cap_seconds = serializers.FloatField(min_value=0, required=False)
+    max_attempts = serializers.IntegerField(min_value=1, max_value=100, required=False)
+
+
+class BaseConfigSerializer(serializers.Serializer):
+    """Non-secret integration settings every provider understands; providers add their own."""
+
+    base_url = serializers.URLField(
+        required=False,
+        help_text="Overrides the provider's (regional) base URL, e.g. a fake server.",
+    )
+    stages = serializers.DictField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text="workflow.proceed: stage name -> provider id (Trello list, Miro frame).",
+    )
+    board_id = serializers.CharField(required=False, max_length=200)
+    rate_limit = RateLimitSerializer(required=False)
+    retry = RetrySerializer(required=False)
+    rate_limited_delay_seconds = serializers.FloatField(
+        required=False,
+        min_value=0,
+        help_text="Back-off after a 429 that names no delay (the provider default otherwise).",
+    )
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown setting."] for name in unknown})
+        return attrs
+
+
+class BaseUrlRequiredConfigSerializer(BaseConfigSerializer):
+    """Config of providers that have no public address (a customer's own Grid or endpoint)."""
+
+    base_url = serializers.URLField(help_text="Where the provider is reached.")
+
+
 class BaseProvider:
     key: ClassVar[str]
     name: ClassVar[str]
+    description: ClassVar[str] = ""
     # Keyed by purpose ("api", "webhook_signing"); a purpose a provider lacks is absent.
     credential_fields: ClassVar[dict[str, list[CredentialField]]] = {}
+    default_base_url: ClassVar[str | None] = None
+    # Region code -> base URL, where the provider has regional endpoints.
+    regional_base_urls: ClassVar[dict[str, str]] = {}
+    default_rate_limit: ClassVar[dict] = {"rate": 10, "per_seconds": 1}
+    default_retry: ClassVar[dict] = DEFAULT_RETRY
+    # Used when a 429 carries no delay the provider asks for.
+    rate_limited_delay_seconds: ClassVar[float] = 10.0
+    # True when calls cannot be addressed without per-customer settings (shop domain, base URL).
+    requires_integration: ClassVar[bool] = False
+    config_serializer: ClassVar[type[serializers.Serializer]] = BaseConfigSerializer
+    operations: ClassVar[dict[str, Operation]] = {}
+    capabilities: ClassVar[dict[str, CapabilityBinding]] = {}
+    # The cheap authenticated read behind "Check connection"; its input comes from config.
+    check_operation: ClassVar[Operation | None] = None
+    # Headers that carry secrets for this provider, masked in every stored record.
+    secret_headers: ClassVar[tuple[str, ...]] = ()
+    verifies_webhooks: ClassVar[bool] = False
+
+    # -- configuration --------------------------------------------------------------------
+
+    def clean_config(self, config: Mapping | None) -> dict:
+        """Validated config; raises DRF ``ValidationError`` with field-level errors."""
+        if config is None:
+            config = {}
+        if not isinstance(config, Mapping):
+            raise serializers.ValidationError(["Expected a JSON object."])
+        serializer = self.config_serializer(data=dict(config))
+        serializer.is_valid(raise_exception=True)
+        return json.loads(json.dumps(serializer.validated_data))
+
+    def base_url(self, *, config: Mapping, region: str | None) -> str | None:
+        url = config.get("base_url") or self.regional_base_urls.get(region or "")
+        return (url or self.default_base_url or "").rstrip("/") or None
+
+    def rate_limit(self, config: Mapping) -> dict:
+        return dict(config.get("rate_limit") or self.default_rate_limit)
+
+    def retry_settings(self, config: Mapping) -> dict:
+        return {**self.default_retry, **(config.get("retry") or {})}
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def secret_header_names(self, config: Mapping) -> tuple[str, ...]:
+        """Headers masked in stored records besides the global denylist."""
+        return self.secret_headers
+
+    def authenticate(self, ctx: CallContext, request: ProviderRequest) -> None:
+        """Add credentials to ``request`` in place. Default: no authentication."""
+
+    def missing_credentials(self, credentials: Mapping[str, str]) -> list[str]:
+        fields = self.credential_fields.get(CredentialPurpose.API, [])
+        return [f.name for f in fields if f.required and not credentials.get(f.name)]
+
+    def interpret(
+        self, operation: Operation, response: ProviderResponse, input: dict, config: Mapping
+    ) -> Interpretation:
+        if 200 <= response.status < 300:
+            try:
+                result = operation.interpret_success(response, input)
+            except Rejected as exc:
+                return Interpretation(Outcome.TERMINAL, error=str(exc), error_class="rejected")
+            except PayloadInvalid as exc:
+                # The provider may well have applied a write; repeating it blindly could apply
+                # it twice, so an unreadable success is surfaced rather than retried.
+                return Interpretation(
+                    Outcome.TERMINAL, error=str(exc), error_class="malformed_response"
+                )
+            return Interpretation(Outcome.SUCCESS, result=result)
+        return self.classify_error(response, config)
+
+    def classify_error(self, response: ProviderResponse, config: Mapping) -> Interpretation:
+        """Shared HTTP semantics for non-2xx; providers refine ``error_message`` and delays."""
+        status = response.status
+        message = f"HTTP {status}: {self.error_message(response)}"
+        if status == 429:
+            delay = self.rate_limited_delay(response, config)
+            return Interpretation(
+                Outcome.RATE_LIMITED, error=message, retry_after=delay, error_class="rate_limited"
+            )
+        if status == 401:
+            return Interpretation(Outcome.AUTH_FAILED, error=message, error_class="auth_failed")
+        if status in (408, 425) or status >= 500:
+            return Interpretation(
+                Outcome.RETRYABLE,
+                error=message,
+                retry_after=retry_after_seconds(response),
+                error_class=f"http_{status}",
+            )
+        if 300 <= status < 400:
+            return Interpretation(
+                Outcome.TERMINAL,
+                error=f"HTTP {status}: redirects are not followed",
+                error_class="redirect",
+            )
+        return Interpretation(Outcome.TERMINAL, error=message, error_class=f"http_{status}")
+
+    def error_message(self, response: ProviderResponse) -> str:
+        """The provider's own error text: ``code: message`` from a JSON body (Trello, Miro,
+        Shopify shapes); plain text and HTML pages are excerpted, never parsed."""
+        body = response.json_or_none()
+        if isinstance(body, dict):
+            code = next((body[k] for k in ("error", "code") if isinstance(body.get(k), str)), "")
+            message = next((body[k] for k in ("message", "errors", "detail") if body.get(k)), "")
+            text = ": ".join(str(part) for part in (code, message) if part)
+            if text:
+                return text[:ERROR_EXCERPT_CHARS]
+        return response.excerpt()
+
+    def rate_limited_delay(self, response: ProviderResponse, config: Mapping) -> float:
+        """The delay the provider asked for; else the configured or provider default."""
+        delay = retry_after_seconds(response)
+        if delay is not None:
+            return delay
+        return float(config.get("rate_limited_delay_seconds") or self.rate_limited_delay_seconds)
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    def verify(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        secrets: list[tuple[int, str]],
+        url: str,
+        *,
+        now: float | None = None,
+    ) -> int:
+        """The version of the first secret that signed ``body``; raises ``SignatureInvalid``."""
+        raise NotImplementedError(f"{self.key} does not receive webhooks")
+
+    def event_id(self, body: bytes, headers: Mapping[str, str]) -> str:
+        raise NotImplementedError(f"{self.key} does not receive webhooks")
+
+    def normalise(self, body: bytes, headers: Mapping[str, str]) -> NormalisedEvent | None:
+        raise NotImplementedError(f"{self.key} does not receive webhooks")
+
+
+# -- helpers shared by the adapters ------------------------------------------------------------
+
+
+def retry_after_seconds(response: ProviderResponse) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds (Shopify sends floats such as 0.05) or a date."""
+    value = (response.header("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def json_object(response: ProviderResponse, *, key: str | None = None) -> dict:
+    """The body as a JSON object (optionally one member of it); ``PayloadInvalid`` otherwise."""
+    body = response.json_or_none()
+    if key is not None and isinstance(body, dict):
+        body = body.get(key)
+    if not isinstance(body, dict):
+        where = f"'{key}' " if key else ""
+        raise PayloadInvalid(
+            f"Expected a JSON object {where}in the response, got: {response.excerpt()}"
+        )
+    return body
+
+
+def headers_lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def parse_json_body(body: bytes) -> dict:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise PayloadInvalid("Body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise PayloadInvalid("Body is not a JSON object.")
+    return payload
+
+
+def b64_hmac(secret: str, message: bytes, digestmod) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), message, digestmod).digest()).decode()
+
+
+def check_secrets(secrets: list[tuple[int, str]], matches: Callable[[str], bool]) -> int:
+    """The version of the first secret for which ``matches(secret)`` holds (each compared in
+    constant time by the caller); every version is tried so timing does not reveal which."""
+    matched = None
+    for version, secret in secrets:
+        if secret and matches(secret) and matched is None:
+            matched = version
+    if matched is None:
+        raise SignatureInvalid("No signature matches any current or grace-period secret.")
+    return matched

@@ -1,0 +1,81 @@
+"""Header and event names used across providers, the fake server and tests (one spelling each)."""
+
+__all__ = (
+    "CAPABILITY_WORKFLOW_PROCEED",
+    "EVENT_TRELLO_CARD_COMMENTED",
+    "EVENT_TRELLO_CARD_CREATED",
+    "EVENT_TRELLO_CARD_MOVED",
+    "EVENT_TRELLO_CARD_UPDATED",
+    "HEADER_AUTHORIZATION",
+    "HEADER_IDEMPOTENCY_KEY",
+    "HEADER_MIRO_RATELIMIT_LIMIT",
+    "HEADER_MIRO_RATELIMIT_REMAINING",
+    "HEADER_MIRO_RATELIMIT_RESET",
+    "HEADER_RETRY_AFTER",
+    "HEADER_SELENIUM_REGISTRATION_SECRET",
+    "HEADER_SHOPIFY_ACCESS_TOKEN",
+    "HEADER_SHOPIFY_CALL_LIMIT",
+    "HEADER_SHOPIFY_EVENT_ID",
+    "HEADER_SHOPIFY_HMAC",
+    "HEADER_SHOPIFY_TOPIC",
+    "HEADER_SHOPIFY_TRIGGERED_AT",
+    "HEADER_SHOPIFY_WEBHOOK_ID",
+    "HEADER_STRIPE_SIGNATURE",
+    "HEADER_TRELLO_WEBHOOK",
+    "HEADER_WEBHOOK_ID",
+    "HEADER_WEBHOOK_SIGNATURE",
+    "HEADER_WEBHOOK_TIMESTAMP",
+    "SECRET_HEADERS",
+)
+
+HEADER_AUTHORIZATION = "Authorization"
+HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
+HEADER_RETRY_AFTER = "Retry-After"
+
+HEADER_TRELLO_WEBHOOK = "X-Trello-Webhook"
+
+HEADER_MIRO_RATELIMIT_LIMIT = "X-RateLimit-Limit"
+HEADER_MIRO_RATELIMIT_REMAINING = "X-RateLimit-Remaining"
+HEADER_MIRO_RATELIMIT_RESET = "X-RateLimit-Reset"
+
+HEADER_SHOPIFY_ACCESS_TOKEN = "X-Shopify-Access-Token"
+HEADER_SHOPIFY_CALL_LIMIT = "X-Shopify-Shop-Api-Call-Limit"
+HEADER_SHOPIFY_HMAC = "X-Shopify-Hmac-Sha256"
+HEADER_SHOPIFY_TOPIC = "X-Shopify-Topic"
+HEADER_SHOPIFY_EVENT_ID = "X-Shopify-Event-Id"
+HEADER_SHOPIFY_WEBHOOK_ID = "X-Shopify-Webhook-Id"
+HEADER_SHOPIFY_TRIGGERED_AT = "X-Shopify-Triggered-At"
+
+HEADER_SELENIUM_REGISTRATION_SECRET = "X-REGISTRATION-SECRET"
+
+HEADER_STRIPE_SIGNATURE = "Stripe-Signature"
+
+# Standard Webhooks (lower-case, as the spec writes them).
+HEADER_WEBHOOK_ID = "webhook-id"
+HEADER_WEBHOOK_TIMESTAMP = "webhook-timestamp"
+HEADER_WEBHOOK_SIGNATURE = "webhook-signature"
+
+# Masked in every stored request/response record, whatever the provider.
+SECRET_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        HEADER_AUTHORIZATION,
+        "Proxy-Authorization",
+        "Cookie",
+        "Set-Cookie",
+        "X-Api-Key",
+        HEADER_SHOPIFY_ACCESS_TOKEN,
+        HEADER_SELENIUM_REGISTRATION_SECRET,
+        HEADER_TRELLO_WEBHOOK,
+        HEADER_SHOPIFY_HMAC,
+        HEADER_STRIPE_SIGNATURE,
+        HEADER_WEBHOOK_SIGNATURE,
+    )
+)
+
+CAPABILITY_WORKFLOW_PROCEED = "workflow.proceed"
+
+EVENT_TRELLO_CARD_CREATED = "trello.card.created"
+EVENT_TRELLO_CARD_UPDATED = "trello.card.updated"
+EVENT_TRELLO_CARD_MOVED = "trello.card.moved"
+EVENT_TRELLO_CARD_COMMENTED = "trello.card.commented"

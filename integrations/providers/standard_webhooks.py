@@ -1,0 +1,113 @@
+"""Standard Webhooks (https://www.standardwebhooks.com, reference/webhook-platforms.md §4):
+``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64>`` (several, space
+separated, during rotation) over ``"{id}.{timestamp}.{body}"``, 5 minutes tolerance both ways.
+
+Signatures are computed by the maintained ``standardwebhooks`` library; the timestamp check is ours
+so that "now" can be injected and every secret version can be tried."""
+
+import binascii
+import hmac
+import time
+from datetime import UTC, datetime
+
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+
+from integrations.constants import (
+    HEADER_WEBHOOK_ID,
+    HEADER_WEBHOOK_SIGNATURE,
+    HEADER_WEBHOOK_TIMESTAMP,
+)
+from integrations.providers.base import (
+    BaseProvider,
+    CredentialField,
+    CredentialPurpose,
+    NormalisedEvent,
+    PayloadInvalid,
+    SignatureInvalid,
+    check_secrets,
+    headers_lower,
+    parse_json_body,
+)
+from integrations.registry import register
+
+__all__ = ("TOLERANCE_SECONDS", "StandardWebhooksProvider", "sign_headers")
+
+TOLERANCE_SECONDS = 5 * 60
+SCHEME = "v1"
+
+
+def _sign(secret: str, msg_id: str, timestamp: int, payload: str) -> str:
+    return Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, tz=UTC), payload)
+
+
+def sign_headers(
+    *, msg_id: str, body: bytes, secrets: list[str], timestamp: int | None = None
+) -> dict[str, str]:
+    """Headers for an outbound delivery, one signature per secret (current first, then any still
+    in their grace period) so receivers that know either secret accept it."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    payload = body.decode()
+    return {
+        HEADER_WEBHOOK_ID: msg_id,
+        HEADER_WEBHOOK_TIMESTAMP: str(timestamp),
+        HEADER_WEBHOOK_SIGNATURE: " ".join(_sign(s, msg_id, timestamp, payload) for s in secrets),
+    }
+
+
+def _matches(secret: str, msg_id: str, timestamp: int, payload: str, signatures: list[str]) -> bool:
+    try:
+        expected = _sign(secret, msg_id, timestamp, payload).encode()
+    except (EmptyWebhookSecretError, binascii.Error, ValueError):
+        return False  # an empty or undecodable secret matches nothing
+    return any([hmac.compare_digest(expected, signature.encode()) for signature in signatures])
+
+
+@register
+class StandardWebhooksProvider(BaseProvider):
+    key = "standard_webhooks"
+    name = "Standard Webhooks"
+    description = "Any sender following the Standard Webhooks spec (inbound); outbound signing."
+    credential_fields = {
+        CredentialPurpose.WEBHOOK_SIGNING: [
+            CredentialField("secret", help_text="Base64 signing secret, usually whsec_…"),
+        ],
+    }
+    verifies_webhooks = True
+
+    def verify(self, body, headers, secrets, url, *, now=None) -> int:
+        lowered = headers_lower(headers)
+        msg_id = lowered.get(HEADER_WEBHOOK_ID)
+        raw_timestamp = lowered.get(HEADER_WEBHOOK_TIMESTAMP)
+        signature_header = lowered.get(HEADER_WEBHOOK_SIGNATURE)
+        if not (msg_id and raw_timestamp and signature_header):
+            raise SignatureInvalid("Missing webhook-id, webhook-timestamp or webhook-signature.")
+        if not raw_timestamp.isdigit():
+            raise SignatureInvalid("webhook-timestamp is not an integer.")
+        timestamp = int(raw_timestamp)
+        now = time.time() if now is None else now
+        if abs(now - timestamp) > TOLERANCE_SECONDS:
+            raise SignatureInvalid("webhook-timestamp is outside the 5 minute tolerance.")
+        try:
+            payload = body.decode()
+        except UnicodeDecodeError:
+            raise SignatureInvalid("Body is not UTF-8.") from None
+        signatures = [s for s in signature_header.split(" ") if s.startswith(f"{SCHEME},")]
+        if not signatures:
+            raise SignatureInvalid("No v1 signature in webhook-signature.")
+        return check_secrets(
+            secrets, lambda secret: _matches(secret, msg_id, timestamp, payload, signatures)
+        )
+
+    def event_id(self, body, headers) -> str:
+        msg_id = headers_lower(headers).get(HEADER_WEBHOOK_ID)
+        if not msg_id:
+            raise PayloadInvalid("Missing webhook-id header.")
+        return msg_id
+
+    def normalise(self, body, headers) -> NormalisedEvent | None:
+        payload = parse_json_body(body)
+        if not isinstance(payload.get("type"), str) or not payload["type"]:
+            raise PayloadInvalid("Standard Webhooks payload has no 'type'.")
+        return NormalisedEvent(
+            type=payload["type"], occurred_at=payload.get("timestamp"), data=payload.get("data")
+        )

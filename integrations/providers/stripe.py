@@ -1,0 +1,106 @@
+"""Stripe, inbound only (reference/providers.md §6): ``Stripe-Signature: t=…,v1=…`` is HMAC-SHA256
+(hex) of ``"{t}.{body}"``; only ``v1`` counts, several may be present, 300 s tolerance."""
+
+import hashlib
+import hmac
+import time
+from datetime import UTC, datetime
+
+from integrations.constants import HEADER_STRIPE_SIGNATURE
+from integrations.providers.base import (
+    BaseProvider,
+    CredentialField,
+    CredentialPurpose,
+    NormalisedEvent,
+    PayloadInvalid,
+    SignatureInvalid,
+    check_secrets,
+    headers_lower,
+    parse_json_body,
+)
+from integrations.registry import register
+
+__all__ = ("TOLERANCE_SECONDS", "StripeProvider", "signature_header")
+
+TOLERANCE_SECONDS = 300
+SCHEME = "v1"
+EVENT_PREFIX = "stripe."
+
+
+def _signature(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def signature_header(*, body: bytes, secret: str, timestamp: int) -> str:
+    """A ``Stripe-Signature`` value as Stripe builds it (for tests and the fake server)."""
+    return f"t={timestamp},{SCHEME}={_signature(secret, timestamp, body)}"
+
+
+def _parse_header(header: str) -> tuple[int, list[str]]:
+    timestamp, signatures = None, []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                timestamp = None
+        elif name == SCHEME:
+            # Other schemes (v0 in test mode) are ignored to prevent downgrade attacks.
+            signatures.append(value)
+    if timestamp is None:
+        raise SignatureInvalid("Unable to extract timestamp and signatures from header.")
+    if not signatures:
+        raise SignatureInvalid("No signatures found with expected scheme v1.")
+    return timestamp, signatures
+
+
+@register
+class StripeProvider(BaseProvider):
+    key = "stripe"
+    name = "Stripe"
+    description = "Stripe webhooks (inbound only)."
+    credential_fields = {
+        CredentialPurpose.WEBHOOK_SIGNING: [
+            CredentialField("secret", help_text="The endpoint's signing secret (whsec_…)."),
+        ],
+    }
+    verifies_webhooks = True
+
+    def verify(self, body, headers, secrets, url, *, now=None) -> int:
+        header = headers_lower(headers).get(HEADER_STRIPE_SIGNATURE.lower())
+        if not header:
+            raise SignatureInvalid(f"Missing {HEADER_STRIPE_SIGNATURE} header.")
+        timestamp, signatures = _parse_header(header)
+        now = time.time() if now is None else now
+        if timestamp < now - TOLERANCE_SECONDS:
+            raise SignatureInvalid(f"Timestamp outside the tolerance zone ({timestamp}).")
+
+        def matches(secret: str) -> bool:
+            expected = _signature(secret, timestamp, body).encode()
+            return any([hmac.compare_digest(expected, sig.encode()) for sig in signatures])
+
+        return check_secrets(secrets, matches)
+
+    def event_id(self, body, headers) -> str:
+        event_id = parse_json_body(body).get("id")
+        if not event_id:
+            raise PayloadInvalid("Stripe event has no id.")
+        return str(event_id)
+
+    def normalise(self, body, headers) -> NormalisedEvent | None:
+        event = parse_json_body(body)
+        if not event.get("type"):
+            raise PayloadInvalid("Stripe event has no type.")
+        created = event.get("created")
+        occurred_at = (
+            datetime.fromtimestamp(created, tz=UTC).isoformat()
+            if isinstance(created, int | float)
+            else None
+        )
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        return NormalisedEvent(
+            type=EVENT_PREFIX + event["type"],
+            occurred_at=occurred_at,
+            data={"id": event.get("id"), "object": data.get("object")},
+        )

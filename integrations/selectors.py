@@ -1,0 +1,153 @@
+"""Reads for integrations and the provider catalogue."""
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+
+from customers.models import ApiKey, Customer
+from customers.selectors import customers_visible_to
+from integrations.capabilities import CAPABILITIES
+from integrations.models import Integration
+from integrations.providers.base import BaseProvider, Operation
+from integrations.registry import get_provider, providers
+
+__all__ = (
+    "integration_active_get",
+    "integration_get",
+    "integration_list",
+    "integrations_serving",
+    "provider_catalogue",
+)
+
+
+def integration_list(
+    *, api_key: ApiKey | None, filters: dict | None = None
+) -> QuerySet[Integration]:
+    integrations = Integration.objects.select_related("customer", "customer__region").filter(
+        customer__in=customers_visible_to(api_key)
+    )
+    filters = filters or {}
+    if customer := filters.get("customer"):
+        integrations = integrations.filter(customer__slug=customer)
+    if provider := filters.get("provider"):
+        integrations = integrations.filter(provider_key=provider)
+    if (active := filters.get("active")) is not None:
+        integrations = integrations.filter(active=active)
+    return integrations
+
+
+def integration_get(*, api_key: ApiKey | None, integration_id: int) -> Integration | None:
+    return integration_list(api_key=api_key).filter(pk=integration_id).first()
+
+
+def integration_active_get(*, customer: Customer, provider_key: str) -> Integration | None:
+    return Integration.objects.filter(
+        customer=customer, provider_key=provider_key, active=True
+    ).first()
+
+
+def integrations_serving(*, customer: Customer, capability: str) -> list[Integration]:
+    """The customer's active integrations whose provider serves ``capability``."""
+    active = Integration.objects.filter(customer=customer, active=True).order_by("created_at")
+    return [i for i in active if capability in get_provider(i.provider_key).capabilities]
+
+
+# -- catalogue ------------------------------------------------------------------------------
+
+_FIELD_TYPES = {
+    "BooleanField": "boolean",
+    "IntegerField": "integer",
+    "FloatField": "number",
+    "DecimalField": "number",
+    "ListField": "array",
+    "DictField": "object",
+    "JSONField": "any",
+}
+
+
+def _field_schema(field) -> dict:
+    """A JSON-schema-ish description of one DRF field."""
+    if isinstance(field, serializers.Serializer):
+        schema = {"type": "object", "properties": _serializer_schema(field)}
+    elif isinstance(field, serializers.ListSerializer):
+        schema = {"type": "array", "items": _field_schema(field.child)}
+    else:
+        schema = {"type": _FIELD_TYPES.get(type(field).__name__, "string")}
+        if isinstance(field, serializers.ListField):
+            schema["items"] = _field_schema(field.child)
+            for attr, key in (("min_length", "minItems"), ("max_length", "maxItems")):
+                if getattr(field, attr, None) is not None:
+                    schema[key] = getattr(field, attr)
+        if isinstance(field, serializers.ChoiceField):
+            schema["enum"] = list(field.choices)
+        if isinstance(field, serializers.RegexField):
+            schema["pattern"] = field.validators[-1].regex.pattern
+        if isinstance(field, serializers.CharField) and field.max_length is not None:
+            schema["maxLength"] = field.max_length
+    schema["required"] = bool(field.required)
+    if field.allow_null:
+        schema["nullable"] = True
+    if field.help_text:
+        schema["description"] = str(field.help_text)
+    return schema
+
+
+def _serializer_schema(serializer) -> dict:
+    return {name: _field_schema(field) for name, field in serializer.fields.items()}
+
+
+def _operation_entry(provider: BaseProvider, operation: Operation) -> dict:
+    return {
+        "name": operation.name,
+        "action": f"{provider.key}.{operation.name}",
+        "description": operation.description,
+        "input": _serializer_schema(operation.input_serializer()),
+    }
+
+
+def provider_catalogue() -> dict:
+    """Everything ``GET /api/v1/providers/`` shows, generated from the registry."""
+    entries = []
+    for provider in providers():
+        entries.append(
+            {
+                "key": provider.key,
+                "name": provider.name,
+                "description": provider.description,
+                "requires_integration": provider.requires_integration,
+                "verifies_webhooks": provider.verifies_webhooks,
+                "default_base_url": provider.default_base_url,
+                "regional_base_urls": provider.regional_base_urls,
+                "default_rate_limit": provider.default_rate_limit,
+                "default_retry": provider.default_retry,
+                "credential_fields": {
+                    purpose: [
+                        {
+                            "name": f.name,
+                            "required": f.required,
+                            "secret": f.secret,
+                            "help_text": f.help_text,
+                        }
+                        for f in fields
+                    ]
+                    for purpose, fields in provider.credential_fields.items()
+                },
+                "operations": [
+                    _operation_entry(provider, op) for op in provider.operations.values()
+                ],
+                "capabilities": [
+                    {"name": name, "operation": binding.operation}
+                    for name, binding in provider.capabilities.items()
+                ],
+                "config": _serializer_schema(provider.config_serializer()),
+            }
+        )
+    capabilities = [
+        {
+            "name": capability.name,
+            "description": capability.description,
+            "input": _serializer_schema(capability.input_serializer()),
+            "providers": [p.key for p in providers() if capability.name in p.capabilities],
+        }
+        for capability in CAPABILITIES.values()
+    ]
+    return {"providers": entries, "capabilities": capabilities}

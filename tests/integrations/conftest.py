@@ -1,0 +1,22 @@
+import pytest
+import requests
+
+from integrations.actions import action_prepare, operation_execute
+from integrations.services import integration_create
+
+
+@pytest.fixture
+def execute(acme):
+    """Prepare and send ``<provider>.<operation>`` for a customer, as the delivery engine will."""
+
+    def run(action, input, *, credentials, config=None, customer=None, **kwargs):
+        customer = customer or acme
+        if config is not None:
+            integration_create(customer=customer, provider_key=action.split(".")[0], config=config)
+        call = action_prepare(customer=customer, action=action, input=input)
+        with requests.Session() as session:
+            return operation_execute(
+                call=call, customer=customer, credentials=credentials, session=session, **kwargs
+            )
+
+    return run
