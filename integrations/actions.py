@@ -145,6 +145,13 @@ def _prepare_capability(*, customer: Customer, action: str, input: Mapping) -> P
     operation = provider.operations[binding.operation]
     translated = operation.input_serializer(data=binding.translate_input(data, integration.config))
     if not translated.is_valid():
+        caller_errors = {
+            binding.input_fields[name]: errors
+            for name, errors in translated.errors.items()
+            if name in binding.input_fields
+        }
+        if caller_errors:
+            raise _invalid("input", caller_errors)
         raise _invalid(
             "action",
             f"Integration {integration.pk} ({provider.key}) maps this input to invalid "

@@ -171,11 +171,14 @@ class CapabilityBinding:
 
     ``translate_input(input, config) -> operation input`` turns stage names into provider ids;
     ``translate_result(result, config) -> dict`` turns them back, so ids never leak to callers.
+    ``input_fields`` maps operation fields to the capability field they come from, so an invalid
+    value is reported on the caller's field; other invalid values come from the config.
     """
 
     operation: str
     translate_input: Callable[[dict, Mapping], dict]
     translate_result: Callable[[dict, Mapping], dict]
+    input_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 class NoInput(serializers.Serializer):

@@ -126,7 +126,12 @@ class MiroProvider(BaseProvider):
         ),
     }
     capabilities = {
-        CAPABILITY_WORKFLOW_PROCEED: CapabilityBinding("move_item", _proceed_input, _proceed_result)
+        CAPABILITY_WORKFLOW_PROCEED: CapabilityBinding(
+            "move_item",
+            _proceed_input,
+            _proceed_result,
+            {"item_id": "item", "position": "options"},
+        )
     }
     check_operation = Operation(
         "check", "GET /v2/boards/{config.board_id}", NoInput, _board_request, _board_result

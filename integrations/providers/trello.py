@@ -170,7 +170,9 @@ class TrelloProvider(BaseProvider):
         ),
     }
     capabilities = {
-        CAPABILITY_WORKFLOW_PROCEED: CapabilityBinding("move_card", _proceed_input, _proceed_result)
+        CAPABILITY_WORKFLOW_PROCEED: CapabilityBinding(
+            "move_card", _proceed_input, _proceed_result, {"card_id": "item", "pos": "options"}
+        )
     }
     check_operation = Operation(
         "check",
