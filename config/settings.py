@@ -186,6 +186,19 @@ SWITCHYARD_HEARTBEAT_SECONDS = float(env_str("SWITCHYARD_HEARTBEAT_SECONDS", "10
 # /readyz fails when no worker has answered a heartbeat probe for this long.
 SWITCHYARD_WORKER_STALE_SECONDS = env_int("SWITCHYARD_WORKER_STALE_SECONDS", 60)
 
+# --- Delivery engine ------------------------------------------------------------------------
+# Total time one attempt may take (connect + send + read); the lease adds a margin on top, so a
+# delivery whose worker died is picked up again about a minute later.
+SWITCHYARD_ATTEMPT_DEADLINE_SECONDS = env_int("SWITCHYARD_ATTEMPT_DEADLINE_SECONDS", 30)
+SWITCHYARD_LEASE_SECONDS = env_int("SWITCHYARD_LEASE_SECONDS", 60)
+# A queued task not picked up within this time (a flushed or lost broker message) is queued again.
+SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS = env_int("SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS", 120)
+# The dispatcher tops the broker up to this many queued tasks, never more (bounded fan-out).
+SWITCHYARD_RELAY_MAX_QUEUED = env_int("SWITCHYARD_RELAY_MAX_QUEUED", 1000)
+SWITCHYARD_RELAY_BATCH = env_int("SWITCHYARD_RELAY_BATCH", 200)
+# Idempotency-Key values are honoured for at least this long, then purged by upkeep.
+SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS = env_int("SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS", 48)
+
 # --- Security (production) ------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SWITCHYARD_BEHIND_TLS_PROXY") else None

@@ -2,7 +2,13 @@
 
 from integrations.heartbeats import heartbeat_record
 
-__all__ = ("worker_heartbeat",)
+__all__ = ("delivery_send", "worker_heartbeat")
+
+
+def delivery_send(delivery_id: int) -> str | None:
+    from integrations.deliveries.services import delivery_attempt
+
+    return delivery_attempt(delivery_id=delivery_id)
 
 
 def worker_heartbeat() -> None:

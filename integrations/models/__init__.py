@@ -1,4 +1,5 @@
+from integrations.models.delivery import DeadLetter, Delivery, DeliveryAttempt
 from integrations.models.heartbeat import ProcessHeartbeat
 from integrations.models.integration import Integration
 
-__all__ = ("Integration", "ProcessHeartbeat")
+__all__ = ("DeadLetter", "Delivery", "DeliveryAttempt", "Integration", "ProcessHeartbeat")

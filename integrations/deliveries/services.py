@@ -1,0 +1,474 @@
+"""Writes of the delivery engine: accept, attempt, retry, cancel, and the dispatcher's upkeep.
+
+Every state change is a conditional UPDATE on the delivery row (status, lease token), so two
+workers or two dispatchers racing on one delivery cannot both act on it."""
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.tasks import async_task
+from rest_framework.exceptions import ValidationError
+
+from config.api.problems import ProblemConflict
+from customers.models import ApiKey
+from customers.selectors import customers_visible_to
+from integrations.actions import CallOutcome, PreparedCall, action_prepare, operation_execute
+from integrations.deliveries.http import session_for
+from integrations.models import Delivery, DeliveryAttempt, Integration
+from integrations.providers.base import CredentialPurpose, Outcome
+from integrations.registry import get_provider
+from integrations.retry import RetryPolicy, decide_retry, policy_for
+
+__all__ = (
+    "IDEMPOTENCY_KEY_MAX_LENGTH",
+    "IdempotencyKeyReused",
+    "dead_letters_retry",
+    "deliveries_cancel",
+    "deliveries_recover_leases",
+    "deliveries_relay_due",
+    "delivery_attempt",
+    "delivery_cancel",
+    "delivery_create",
+    "delivery_retry",
+    "idempotency_keys_purge",
+)
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+BULK_CHUNK = 1000
+# A worker may claim a delivery this early, so clocks a little apart do not delay it a tick.
+CLAIM_TOLERANCE = timedelta(seconds=1)
+TASK_PATH = "integrations.tasks.delivery_send"
+
+Status = Delivery.Status
+
+
+class IdempotencyKeyReused(ValidationError):
+    status_code = 422
+    default_code = "idempotency-key-reused"
+
+
+# --- accepting ------------------------------------------------------------------------------
+
+
+def _fingerprint(*, customer: str, action: str, input: dict) -> str:
+    canonical = json.dumps(
+        {"customer": customer, "action": action, "input": input}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(existing: Delivery, fingerprint: str) -> tuple[Delivery, bool]:
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            {
+                "Idempotency-Key": [
+                    f"This key was used for delivery {existing.pk} with a different body; "
+                    "use a new key for a different request."
+                ]
+            }
+        )
+    return existing, True
+
+
+def _enqueue(delivery_ids: Iterable[int]) -> None:
+    """Put tasks on the broker; if it is down, clear the marker so the dispatcher retries soon."""
+    for delivery_id in delivery_ids:
+        try:
+            async_task(TASK_PATH, delivery_id, q_options={"task_name": f"delivery-{delivery_id}"})
+        except Exception as exc:
+            logger.warning(
+                "deliveries.enqueue_failed delivery=%s error=%s",
+                delivery_id,
+                exc.__class__.__name__,
+            )
+            Delivery.objects.filter(pk=delivery_id).update(enqueued_until=None)
+
+
+def _enqueue_marker():
+    return timezone.now() + timedelta(seconds=settings.SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)
+
+
+def delivery_create(
+    *,
+    api_key: ApiKey | None,
+    customer: str,
+    action: str,
+    input: dict,
+    idempotency_key: str | None = None,
+) -> tuple[Delivery, bool]:
+    """Validate and store a delivery, queueing it on commit. Returns (delivery, replayed).
+
+    With ``idempotency_key`` (Stripe semantics, scoped to the API key): the same key and body
+    return the original delivery; a different body is a 422; a concurrent first request still
+    being created is a 409."""
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise ValidationError(
+            {"Idempotency-Key": [f"Must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters long."]}
+        )
+    fingerprint = _fingerprint(customer=customer, action=action, input=input)
+    existing_for_key = Delivery.objects.filter(api_key=api_key, idempotency_key=idempotency_key)
+    if idempotency_key and (existing := existing_for_key.first()):
+        return _replay(existing, fingerprint)
+
+    customer_row = customers_visible_to(api_key).filter(slug=customer).first()
+    if customer_row is None:
+        raise ValidationError({"customer": [f"Unknown customer '{customer}'."]})
+    if not customer_row.active:
+        raise ValidationError({"customer": [f"Customer '{customer}' is inactive."]})
+    call = action_prepare(customer=customer_row, action=action, input=input)
+    integration = Integration.objects.filter(pk=call.integration_id).first()
+    policy = _policy(call.provider_key, integration)
+    try:
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                customer=customer_row,
+                api_key=api_key,
+                action=action,
+                provider_key=call.provider_key,
+                operation=call.operation,
+                integration_id=call.integration_id,
+                input=call.input,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+                attempt_limit=policy.max_attempts,
+                next_attempt_at=timezone.now(),
+                enqueued_until=_enqueue_marker(),
+            )
+            transaction.on_commit(lambda: _enqueue([delivery.pk]))
+    except IntegrityError:
+        existing = existing_for_key.first()
+        if existing is None:
+            raise ProblemConflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly."
+            ) from None
+        return _replay(existing, fingerprint)
+    logger.info(
+        "deliveries.accepted delivery=%s customer=%s action=%s", delivery.pk, customer, action
+    )
+    return delivery, False
+
+
+def _policy(provider_key: str, integration: Integration | None) -> RetryPolicy:
+    config = integration.config if integration else {}
+    return policy_for(get_provider(provider_key).retry_settings(config))
+
+
+# --- attempting (worker) --------------------------------------------------------------------
+
+
+def _claim(delivery_id: int) -> Delivery | None:
+    """Take the lease on a due delivery, or return None if it is not due or someone has it."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    claimed = Delivery.objects.filter(
+        pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
+    ).update(
+        status=Status.IN_FLIGHT,
+        lease_token=token,
+        lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        enqueued_until=None,
+    )
+    if not claimed:
+        return None
+    return Delivery.objects.select_related("customer__region", "integration").get(pk=delivery_id)
+
+
+def _resolve_credentials(delivery: Delivery):
+    """(credential fields, version) for the call, or raise CredentialNotConfigured.
+
+    Providers whose API needs no secret (a generic endpoint without auth) go without."""
+    from credentials.services import CredentialNotConfigured, credential_resolve
+
+    try:
+        resolved = credential_resolve(
+            provider=delivery.provider_key,
+            customer=delivery.customer,
+            purpose=CredentialPurpose.API,
+        )
+    except CredentialNotConfigured:
+        fields = get_provider(delivery.provider_key).credential_fields.get(
+            CredentialPurpose.API, []
+        )
+        if any(f.required for f in fields):
+            raise
+        return {}, None
+    return resolved.fields, resolved
+
+
+def _attempt_timeout() -> tuple[float, float]:
+    deadline = float(settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS)
+    return (min(3.05, deadline), deadline)
+
+
+def _record(
+    *, delivery: Delivery, started_at, trigger: str, outcome, resolved, next_delay
+) -> DeliveryAttempt:
+    request, response = outcome.request, outcome.response
+    return DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        trigger=trigger,
+        started_at=started_at,
+        duration_ms=outcome.duration_ms,
+        outcome=outcome.outcome,
+        error_class=outcome.error_class,
+        error=outcome.error,
+        credential_version=resolved.version if resolved else None,
+        credential_version_id=resolved.version_id if resolved else None,
+        request_method=request.get("method", ""),
+        request_url=request.get("url", ""),
+        request_headers=request.get("headers", {}),
+        request_body=request.get("body", ""),
+        response_status=response.get("status", outcome.status),
+        response_headers=response.get("headers", {}),
+        response_body=response.get("body", ""),
+        retry_after=outcome.retry_after,
+        next_delay_seconds=next_delay,
+    )
+
+
+def delivery_attempt(*, delivery_id: int) -> str | None:
+    """Claim, send and settle one attempt of a delivery. Returns its new status, or None when
+    there was nothing to do (not due, already taken, finished)."""
+    from credentials.services import CredentialNotConfigured, credential_version_mark_used
+
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return None
+    trigger = (
+        DeliveryAttempt.Trigger.MANUAL
+        if delivery.manual_retry
+        else DeliveryAttempt.Trigger.AUTOMATIC
+    )
+    started_at = timezone.now()
+    call = PreparedCall(
+        provider_key=delivery.provider_key,
+        operation=delivery.operation,
+        integration_id=delivery.integration_id,
+        input=delivery.input,
+    )
+    resolved = None
+    try:
+        credentials, resolved = _resolve_credentials(delivery)
+    except CredentialNotConfigured as exc:
+        outcome = CallOutcome(
+            Outcome.TERMINAL, error=str(exc), error_class="credential_not_configured"
+        )
+        dead_reason = Delivery.DeadReason.CONFIGURATION
+    else:
+        outcome = operation_execute(
+            call=call,
+            customer=delivery.customer,
+            credentials=credentials,
+            session=session_for(delivery.provider_key),
+            idempotency_key=str(delivery.key),
+            timeout=_attempt_timeout(),
+        )
+        dead_reason = None
+        if resolved is not None:
+            credential_version_mark_used(version_id=resolved.version_id)
+    decision = decide_retry(
+        policy=_policy(delivery.provider_key, delivery.integration),
+        attempt=delivery.attempts,
+        attempt_limit=delivery.attempt_limit,
+        outcome=outcome.outcome,
+        retry_after=outcome.retry_after,
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        _record(
+            delivery=delivery,
+            started_at=started_at,
+            trigger=trigger,
+            outcome=outcome,
+            resolved=resolved,
+            next_delay=decision.delay_seconds,
+        )
+        mine = Delivery.objects.filter(pk=delivery.pk, lease_token=delivery.lease_token)
+        if outcome.ok:
+            status, changes = Status.SUCCEEDED, {"result": outcome.result, "last_error": ""}
+        elif decision.retry:
+            status = Status.PENDING
+            changes = {
+                "next_attempt_at": now + timedelta(seconds=decision.delay_seconds),
+                "last_error": outcome.error,
+            }
+        else:
+            status = Status.DEAD
+            changes = {
+                "dead_reason": dead_reason or _dead_reason(outcome.outcome),
+                "last_error": f"{outcome.error} ({decision.reason})".strip(),
+            }
+        if status != Status.PENDING:
+            changes["finished_at"] = now
+        settled = mine.update(
+            status=status, lease_token=None, lease_until=None, manual_retry=False, **changes
+        )
+    if not settled:
+        # The lease expired mid-attempt and another worker took over; its result wins.
+        logger.warning("deliveries.lease_lost delivery=%s", delivery.pk)
+        return None
+    logger.info(
+        "deliveries.attempted delivery=%s attempt=%s outcome=%s status=%s",
+        delivery.pk,
+        delivery.attempts,
+        outcome.outcome,
+        status,
+    )
+    return status
+
+
+def _dead_reason(outcome: str) -> str:
+    if outcome == Outcome.AUTH_FAILED:
+        return Delivery.DeadReason.AUTH_FAILED
+    if outcome in (Outcome.RETRYABLE, Outcome.RATE_LIMITED):
+        return Delivery.DeadReason.ATTEMPTS_EXHAUSTED
+    return Delivery.DeadReason.NON_RETRYABLE
+
+
+# --- manual control -------------------------------------------------------------------------
+
+
+def delivery_retry(*, delivery: Delivery) -> Delivery:
+    """Send a dead letter again now, with a fresh retry budget; the attempt is marked manual."""
+    retried = dead_letters_retry(ids=[delivery.pk], enqueue=True)
+    if not retried:
+        raise ProblemConflict(
+            f"Delivery {delivery.pk} is {delivery.get_status_display().lower()}; "
+            "only dead letters can be retried."
+        )
+    delivery.refresh_from_db()
+    return delivery
+
+
+def delivery_cancel(*, delivery: Delivery) -> Delivery:
+    if not deliveries_cancel(queryset=Delivery.objects.filter(pk=delivery.pk)):
+        delivery.refresh_from_db()
+        raise ProblemConflict(
+            f"Delivery {delivery.pk} is {delivery.get_status_display().lower()}; only pending "
+            "deliveries and dead letters can be cancelled."
+        )
+    delivery.refresh_from_db()
+    return delivery
+
+
+def deliveries_cancel(*, queryset) -> int:
+    """Cancel the pending and dead deliveries among ``queryset``; in-flight ones finish first."""
+    return queryset.filter(status__in=[Status.PENDING, Status.DEAD]).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), enqueued_until=None
+    )
+
+
+def dead_letters_retry(*, ids: Iterable[int] | None = None, queryset=None, enqueue=False) -> int:
+    """Move dead letters back to pending, in chunks so that any number fits in bounded memory.
+
+    Give ``ids`` or a ``queryset`` of deliveries (only its dead ones are touched). Bulk retries
+    are left to the dispatcher, which feeds the broker at a bounded rate; ``enqueue`` queues
+    at once (single retries from the API or admin)."""
+    if queryset is None:
+        queryset = Delivery.objects.filter(pk__in=list(ids or []))
+    dead = queryset.filter(status=Status.DEAD).order_by("pk")
+    total, last_id = 0, 0
+    while True:
+        chunk = list(dead.filter(pk__gt=last_id).values_list("pk", flat=True)[:BULK_CHUNK])
+        if not chunk:
+            return total
+        last_id = chunk[-1]
+        now = timezone.now()
+        with transaction.atomic():
+            total += Delivery.objects.filter(pk__in=chunk, status=Status.DEAD).update(
+                status=Status.PENDING,
+                attempt_limit=F("attempts") + _manual_retry_budget(),
+                next_attempt_at=now,
+                enqueued_until=_enqueue_marker() if enqueue else None,
+                dead_reason="",
+                finished_at=None,
+                manual_retry=True,
+            )
+            if enqueue:
+                transaction.on_commit(lambda chunk=chunk: _enqueue(chunk))
+        logger.info("deliveries.dead_letters_retried count=%s", len(chunk))
+
+
+def _manual_retry_budget() -> int:
+    # A retried dead letter gets the default policy's attempts again, not one lone shot:
+    # an operator retries after fixing the cause, and a transient blip should still back off.
+    return RetryPolicy().max_attempts
+
+
+# --- dispatcher upkeep ----------------------------------------------------------------------
+
+
+def deliveries_relay_due() -> int:
+    """Queue due deliveries that have no task in the broker, topping the broker up to
+    SWITCHYARD_RELAY_MAX_QUEUED. Several dispatchers may run: rows are claimed with
+    SKIP LOCKED where the database has it (SQLite serialises writers anyway)."""
+    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - get_broker().queue_size()
+    queued = 0
+    while room > 0:
+        now = timezone.now()
+        due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).filter(
+            Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now)
+        )
+        with transaction.atomic():
+            ids = list(
+                due.order_by("next_attempt_at")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[: min(room, settings.SWITCHYARD_RELAY_BATCH)]
+            )
+            if not ids:
+                break
+            Delivery.objects.filter(pk__in=ids).update(enqueued_until=_enqueue_marker())
+        _enqueue(ids)
+        queued += len(ids)
+        room -= len(ids)
+    return queued
+
+
+def deliveries_recover_leases() -> int:
+    """Deliveries whose worker died mid-attempt (lease expired) become due again, or dead when
+    that was their last allowed attempt."""
+    now = timezone.now()
+    expired = Delivery.objects.filter(status=Status.IN_FLIGHT, lease_until__lt=now)
+    lost = "Worker lost during the attempt (lease expired); the provider may have received it."
+    dead = expired.filter(attempts__gte=F("attempt_limit")).update(
+        status=Status.DEAD,
+        dead_reason=Delivery.DeadReason.WORKER_LOST,
+        last_error=lost,
+        lease_token=None,
+        lease_until=None,
+        finished_at=now,
+    )
+    retried = expired.update(
+        status=Status.PENDING,
+        next_attempt_at=now,
+        enqueued_until=None,
+        last_error=lost,
+        lease_token=None,
+        lease_until=None,
+    )
+    if dead or retried:
+        logger.warning("deliveries.leases_recovered retried=%s dead=%s", retried, dead)
+    return dead + retried
+
+
+def idempotency_keys_purge() -> int:
+    """Forget Idempotency-Key values older than the TTL, in chunks."""
+    cutoff = timezone.now() - timedelta(hours=settings.SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS)
+    old = Delivery.objects.filter(created_at__lt=cutoff, idempotency_key__isnull=False)
+    total = 0
+    while chunk := list(old.values_list("pk", flat=True)[:BULK_CHUNK]):
+        total += Delivery.objects.filter(pk__in=chunk).update(idempotency_key=None)
+    return total
