@@ -51,7 +51,7 @@ class Integration(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id and self.customer.slug} → {self.provider_key}"
+        return f"{self.customer} → {self.provider_key}"
 
     def clean(self):
         try:

@@ -1,6 +1,3 @@
-import sys
-import types
-
 import pytest
 
 from customers.services import api_key_create
@@ -128,32 +125,6 @@ def test_restricted_key_sees_only_its_customers(restricted_api, acme, globex):
 # -- check -----------------------------------------------------------------------------------------
 
 
-class _CredentialNotConfigured(Exception):
-    pass
-
-
-@pytest.fixture
-def credentials_contract(monkeypatch):
-    """Stands in for credentials.services (credential_resolve / CredentialNotConfigured) while that
-    app is built in parallel; the endpoint only relies on that documented contract."""
-    stored = {}
-
-    def credential_resolve(*, provider, customer, purpose="api"):
-        if (provider, customer.slug) not in stored:
-            raise _CredentialNotConfigured(
-                f"No {purpose} credential for {provider} / {customer.slug}."
-            )
-        return types.SimpleNamespace(
-            credential_id=1, version_id=1, version=1, fields=stored[(provider, customer.slug)]
-        )
-
-    module = types.SimpleNamespace(
-        credential_resolve=credential_resolve, CredentialNotConfigured=_CredentialNotConfigured
-    )
-    monkeypatch.setitem(sys.modules, "credentials.services", module)
-    return stored
-
-
 def test_check_succeeds_against_the_fake_server(api, acme, fake_provider, credentials_contract):
     credentials_contract[("trello", "acme")] = {"api_key": "k" * 32, "token": "t" * 64}
     integration = integration_create(
@@ -185,7 +156,7 @@ def test_check_reports_classified_errors(
 def test_check_without_credential_is_409_problem(api, acme, credentials_contract):
     integration = integration_create(customer=acme, provider_key="trello")
     response = api.post(f"/api/v1/integrations/{integration.pk}/check/")
-# -- bad input is a 400 problem naming the field, before anything is queued or sent -------
+    # -- bad input is a 400 problem naming the field, before anything is queued or sent -------
     assert "No api credential for trello / acme" in response.json()["detail"]
 
 

@@ -1,0 +1,65 @@
+from django import forms
+from django.contrib import admin, messages
+
+from integrations import services
+
+# The delivery engine keeps its admin screens in their own module; importing it here is what
+# registers them when Django autodiscovers integrations.admin.
+from integrations.deliveries import admin as deliveries_admin  # noqa: F401
+from integrations.models import Integration
+from integrations.registry import provider_keys
+
+# Each check is a live call to the provider made while the admin request waits.
+MAX_CHECKS_PER_ACTION = 20
+
+
+class IntegrationForm(forms.ModelForm):
+    provider_key = forms.ChoiceField(label="Provider", choices=())
+
+    class Meta:
+        model = Integration
+        fields = ["customer", "provider_key", "config", "active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider_key"].choices = [(key, key) for key in provider_keys()]
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    form = IntegrationForm
+    list_display = ["id", "customer", "provider_key", "active", "base_url", "updated_at"]
+    list_filter = ["provider_key", "active", "customer__region"]
+    search_fields = ["customer__slug", "customer__name", "provider_key"]
+    list_select_related = ["customer", "customer__region"]
+    readonly_fields = ["created_at", "updated_at"]
+    actions = ["check_connection"]
+
+    @admin.display(description="Base URL")
+    def base_url(self, integration):
+        return integration.config.get("base_url", "(provider default)")
+
+    @admin.action(permissions=["change"], description="Check connection")
+    def check_connection(self, request, queryset):
+        from credentials.services import CredentialNotConfigured  # built alongside this app
+
+        selected = list(queryset[: MAX_CHECKS_PER_ACTION + 1])
+        if len(selected) > MAX_CHECKS_PER_ACTION:
+            self.message_user(
+                request,
+                f"Select at most {MAX_CHECKS_PER_ACTION} integrations to check at once.",
+                messages.ERROR,
+            )
+            return
+        for integration in selected:
+            try:
+                outcome = services.integration_check(integration=integration)
+            except CredentialNotConfigured as exc:
+                self.message_user(request, f"{integration}: {exc}", messages.ERROR)
+                continue
+            if outcome.ok:
+                text = f"{integration}: connection works ({outcome.duration_ms} ms)."
+            else:
+                status = outcome.status or "-"
+                text = f"{integration}: {outcome.outcome} (HTTP {status}) {outcome.error}"
+            self.message_user(request, text, messages.SUCCESS if outcome.ok else messages.ERROR)

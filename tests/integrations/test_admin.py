@@ -1,0 +1,47 @@
+import pytest
+
+from integrations.models import Integration
+from integrations.services import integration_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_changelist_filters_and_search(admin_client, acme, globex):
+    integration_create(customer=acme, provider_key="trello")
+    integration_create(customer=globex, provider_key="miro")
+    html = admin_client.get("/admin/integrations/integration/?provider_key=miro").content.decode()
+    assert "globex" in html and "acme →" not in html
+    assert "acme" in admin_client.get("/admin/integrations/integration/?q=acme").content.decode()
+
+
+def test_add_form_offers_registered_providers_and_validates_config(admin_client, acme):
+    page = admin_client.get("/admin/integrations/integration/add/").content.decode()
+    assert '<option value="trello">' in page and '<option value="standard_webhooks">' in page
+    response = admin_client.post(
+        "/admin/integrations/integration/add/",
+        {
+            "customer": acme.pk,
+            "provider_key": "trello",
+            "config": '{"stages": ["x"]}',
+            "active": "on",
+        },
+    )
+    assert response.status_code == 200 and "stages" in response.content.decode()
+    assert not Integration.objects.exists()
+
+
+def test_check_connection_action(admin_client, acme, globex, fake_provider, credentials_contract):
+    credentials_contract[("trello", "acme")] = {"api_key": "k" * 32, "token": "t" * 64}
+    good = integration_create(
+        customer=acme, provider_key="trello", config={"base_url": f"{fake_provider.url}/trello"}
+    )
+    missing = integration_create(customer=globex, provider_key="trello")
+    response = admin_client.post(
+        "/admin/integrations/integration/",
+        {"action": "check_connection", "_selected_action": [good.pk, missing.pk]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "acme → trello: connection works" in html.lower()
+    assert "No api credential for trello / globex" in html
+    assert [e["path"] for e in fake_provider.journal()] == ["/trello/1/members/me"]
