@@ -6,6 +6,7 @@ from django.db import transaction
 
 from customers.models import ApiKey, Customer, Region
 from customers.services import api_key_create
+from integrations.demo import demo_integrations_seed
 
 DEMO_KEY_NAME = "demo-app"
 
@@ -30,6 +31,7 @@ class Command(BaseCommand):
         Customer.objects.get_or_create(
             slug="globex", defaults={"name": "Globex Inc.", "region": us, "tier": "standard"}
         )
+        demo_integrations_seed()
         user_model = get_user_model()
         if not user_model.objects.filter(username="admin").exists():
             user_model.objects.create_superuser(

@@ -1,0 +1,78 @@
+"""Demo integrations: acme's workflow on Trello, globex's on Miro, both at the fake provider server
+(``manage.py fakeprovider``), so a new user's first ``check`` and ``workflow.proceed`` work."""
+
+import os
+
+from django.db import transaction
+
+from customers.models import Customer
+from integrations import selectors, services
+from integrations.models import Integration
+from integrations.providers.base import CredentialPurpose
+
+__all__ = ("DEMO_INTEGRATIONS", "demo_integrations_seed")
+
+# Fake values only: the fake server accepts any credential of the right shape.
+DEMO_INTEGRATIONS = {
+    "acme": (
+        "trello",
+        {
+            "stages": {"review": "5abbe4b7ddc1b351ef9614a1", "done": "5abbe4b7ddc1b351ef9614a2"},
+            "board_id": "5abbe4b7ddc1b351ef9614b0",
+        },
+        {"api_key": "d" * 32, "token": "e" * 64},
+    ),
+    "globex": (
+        "miro",
+        {
+            "stages": {"review": "3458764517517800001", "done": "3458764517517800002"},
+            "board_id": "uXjVDemoBoard=",
+        },
+        {"access_token": "demo-miro-access-token"},
+    ),
+}
+
+
+@transaction.atomic
+def demo_integrations_seed(*, fake_url: str | None = None) -> list[Integration]:
+    """Idempotent: an existing active integration or API credential is kept.
+    Returns the integrations created now."""
+    fake_url = fake_url or os.environ.get("SWITCHYARD_FAKE_PROVIDER_URL", "http://127.0.0.1:9100")
+    created = []
+    for slug, (provider_key, config, fields) in DEMO_INTEGRATIONS.items():
+        customer = Customer.objects.filter(slug=slug).first()
+        if customer is None:
+            continue
+        if selectors.integration_active_get(customer=customer, provider_key=provider_key) is None:
+            created.append(
+                services.integration_create(
+                    customer=customer,
+                    provider_key=provider_key,
+                    config={**config, "base_url": f"{fake_url.rstrip('/')}/{provider_key}"},
+                )
+            )
+        _demo_credential_ensure(customer=customer, provider_key=provider_key, fields=fields)
+    return created
+
+
+def _demo_credential_ensure(*, customer: Customer, provider_key: str, fields: dict) -> None:
+    try:
+        from credentials.services import (
+            CredentialNotConfigured,
+            credential_create,
+            credential_resolve,
+        )
+    except ImportError:
+        # credentials.services is being built alongside this app; re-running seed_demo once it
+        # exists adds the demo credentials.
+        return
+    try:
+        credential_resolve(provider=provider_key, customer=customer, purpose=CredentialPurpose.API)
+    except CredentialNotConfigured:
+        credential_create(
+            provider=provider_key,
+            purpose=CredentialPurpose.API,
+            customer=customer,
+            label="demo (fake provider server)",
+            fields=fields,
+        )

@@ -1,0 +1,47 @@
+import pytest
+import requests
+
+from integrations.actions import action_prepare, connection_check, operation_execute
+from integrations.demo import DEMO_INTEGRATIONS, demo_integrations_seed
+from integrations.models import Integration
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_integrations_point_at_the_fake_server_and_work(acme, globex, fake_provider):
+    created = demo_integrations_seed(fake_url=fake_provider.url)
+    assert {(i.customer.slug, i.provider_key) for i in created} == {
+        ("acme", "trello"),
+        ("globex", "miro"),
+    }
+    assert demo_integrations_seed(fake_url=fake_provider.url) == []  # idempotent
+    with requests.Session() as session:
+        for integration in Integration.objects.all():
+            fields = DEMO_INTEGRATIONS[integration.customer.slug][2]
+            assert connection_check(integration=integration, credentials=fields, session=session).ok
+            call = action_prepare(
+                customer=integration.customer,
+                action="workflow.proceed",
+                input={"item": "a1b2c3d4e5f6a1b2c3d4e5f6", "to": "done"},
+            )
+            outcome = operation_execute(
+                call=call, customer=integration.customer, credentials=fields, session=session
+            )
+            assert outcome.result == {"item": "a1b2c3d4e5f6a1b2c3d4e5f6", "stage": "done"}
+    paths = [e["path"] for e in fake_provider.journal()]
+    assert "/trello/1/cards/a1b2c3d4e5f6a1b2c3d4e5f6" in paths
+    assert "/miro/v2/boards/uXjVDemoBoard=/items/a1b2c3d4e5f6a1b2c3d4e5f6" in paths
+
+
+def test_seed_demo_gives_acme_trello_and_globex_miro():
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    pairs = sorted(
+        Integration.objects.values_list("customer__slug", "provider_key", "config__base_url")
+    )
+    assert pairs == [
+        ("acme", "trello", "http://127.0.0.1:9100/trello"),
+        ("globex", "miro", "http://127.0.0.1:9100/miro"),
+    ]
