@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 from customers.models import Customer, Region
 from customers.services import api_key_create
 
-pytest_plugins = ["tests.browser.fixtures"]
+pytest_plugins = ["tests.browser.fixtures", "tests.fakeprovider_fixture"]
 
 
 @pytest.fixture

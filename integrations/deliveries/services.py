@@ -22,6 +22,7 @@ from config.api.problems import ProblemConflict
 from customers.models import ApiKey
 from customers.selectors import customers_visible_to
 from integrations.actions import CallOutcome, PreparedCall, action_prepare, operation_execute
+from integrations.capabilities import CAPABILITIES
 from integrations.deliveries.http import session_for
 from integrations.models import Delivery, DeliveryAttempt, Integration
 from integrations.providers.base import CredentialPurpose, Outcome
@@ -258,6 +259,7 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
         operation=delivery.operation,
         integration_id=delivery.integration_id,
         input=delivery.input,
+        capability=delivery.action if delivery.action in CAPABILITIES else None,
     )
     resolved = None
     try:

@@ -1,0 +1,202 @@
+"""Deliveries through real processes: gunicorn, ``qcluster`` and ``dispatch`` against the fake
+provider server, on whichever database and broker the suite runs with (SQLite + ORM broker, or
+PostgreSQL + Redis). The test process only prepares rows and talks HTTP."""
+
+import os
+import time
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+
+from customers.models import Customer, Region
+from customers.services import api_key_create
+from integrations.models import Delivery
+from integrations.services import integration_create
+from tests.processes import ProcessStack, free_port
+
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+
+CARD = "5abbe4b7ddc1b351ef961414"
+STAGES = {"review": "5abbe4b7ddc1b351ef9614a1", "done": "5abbe4b7ddc1b351ef9614a2"}
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture(scope="module")
+def stack(django_db_setup, django_db_blocker, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e")
+    stack = ProcessStack(
+        workdir,
+        {
+            "DEBUG": "true",
+            "DATABASE_URL": _database_url(),
+            "REDIS_URL": REDIS_URL,
+            "SWITCHYARD_VAR_DIR": str(workdir),
+            "SWITCHYARD_HEARTBEAT_SECONDS": "1",
+            "SWITCHYARD_DISPATCH_INTERVAL_SECONDS": "0.2",
+            "SWITCHYARD_LEASE_SECONDS": "6",
+            "SWITCHYARD_ATTEMPT_DEADLINE_SECONDS": "5",
+            "SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS": "3",
+        },
+    )
+    stack.web_url = stack.start_web(free_port(), workers=1)
+    stack.start_worker()
+    stack.start_dispatcher()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def client_for(stack, fake_provider):
+    """An API session for a Trello customer whose integration points at the fake server."""
+    from credentials.services import credential_create
+
+    region = Region.objects.create(code="eu", name="EU")
+    customer = Customer.objects.create(slug="acme", name="Acme", region=region)
+    credential_create(
+        provider="trello",
+        purpose="api",
+        customer=customer,
+        fields={"api_key": "a" * 32, "token": "b" * 64},
+    )
+    integration_create(
+        customer=customer,
+        provider_key="trello",
+        config={
+            "base_url": f"{fake_provider.url}/trello",
+            "stages": STAGES,
+            "retry": {"base_seconds": 0.5, "cap_seconds": 2, "max_attempts": 6},
+        },
+    )
+    _, raw_key = api_key_create(name="e2e")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {raw_key}"
+    yield session
+    session.close()
+
+
+def proceed(stack, session, to="done"):
+    response = session.post(
+        f"{stack.web_url}/api/v1/deliveries/",
+        json={"customer": "acme", "action": "workflow.proceed", "input": {"item": CARD, "to": to}},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def wait_finished(stack, session, delivery_id, timeout=30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        detail = session.get(f"{stack.web_url}/api/v1/deliveries/{delivery_id}/", timeout=10).json()
+        if detail["status"] in ("succeeded", "dead", "cancelled"):
+            return detail
+        time.sleep(0.2)
+    raise AssertionError(f"delivery {delivery_id} did not finish: {detail}\n{stack.logs()}")
+
+
+def test_workflow_proceed_succeeds_through_real_processes(stack, client_for, fake_provider):
+    detail = wait_finished(stack, client_for, proceed(stack, client_for))
+    assert detail["status"] == "succeeded", detail
+    assert detail["result"] == {"item": CARD, "stage": "done"}  # stage names, never list ids
+    [sent] = fake_provider.journal("/trello/1/cards/")
+    assert sent["method"] == "PUT"
+    assert sent["path"] == f"/trello/1/cards/{CARD}"
+    assert STAGES["done"] in sent["body"]
+    assert detail["attempts"][0]["credential_version"] == 1
+
+
+def test_500_three_times_then_success_on_attempt_four(stack, client_for, fake_provider):
+    fake_provider.fault(path_prefix="/trello/1/cards/", status=500, count=3)
+    detail = wait_finished(stack, client_for, proceed(stack, client_for))
+    assert detail["status"] == "succeeded", detail
+    attempts = detail["attempts"]
+    assert [a["response_status"] for a in attempts] == [500, 500, 500, 200]
+    arrivals = [r["at"] for r in fake_provider.journal("/trello/1/cards/")]
+    assert len(arrivals) == 4
+    for n in range(3):
+        # Each retry waited at least the delay the policy chose (visible in the attempt log).
+        assert arrivals[n + 1] - arrivals[n] >= attempts[n]["next_delay_seconds"] - 0.05
+
+
+def test_400_dead_letters_at_once_and_api_retry_succeeds(stack, client_for, fake_provider):
+    fake_provider.fault(path_prefix="/trello/1/cards/", status=400, count=1)
+    delivery_id = proceed(stack, client_for)
+    detail = wait_finished(stack, client_for, delivery_id)
+    assert (detail["status"], detail["dead_reason"]) == ("dead", "non_retryable")
+    assert len(detail["attempts"]) == 1
+    dead = client_for.get(f"{stack.web_url}/api/v1/dead-letters/", timeout=10).json()["results"]
+    assert [d["id"] for d in dead] == [delivery_id]
+    retried = client_for.post(f"{stack.web_url}/api/v1/deliveries/{delivery_id}/retry/", timeout=10)
+    assert retried.status_code == 202
+    detail = wait_finished(stack, client_for, delivery_id)
+    assert detail["status"] == "succeeded"
+    assert [a["trigger"] for a in detail["attempts"]] == ["auto", "manual"]
+
+
+def test_killed_worker_mid_send_completes_after_the_lease(stack, client_for, fake_provider):
+    fake_provider.fault(path_prefix="/trello/1/cards/", latency_ms=3000, count=1)
+    delivery_id = proceed(stack, client_for)
+    stack.wait_for(lambda: fake_provider.journal("/trello/1/cards/"), what="the first send")
+    stack.kill("worker")  # SIGKILL to the whole cluster, mid-send
+    assert Delivery.objects.get(pk=delivery_id).status == "in_flight"
+    stack.start_worker()
+    detail = wait_finished(stack, client_for, delivery_id, timeout=40)
+    assert detail["status"] == "succeeded", detail
+    assert len(fake_provider.journal("/trello/1/cards/")) == 2
+    # The killed attempt counted (the provider may have seen it) but left no record.
+    assert [a["number"] for a in detail["attempts"]] == [2]
+
+
+def _flush_broker() -> None:
+    if REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    else:
+        from django_q.models import OrmQ
+
+        OrmQ.objects.all().delete()
+
+
+def test_flushed_broker_loses_nothing(stack, client_for, fake_provider):
+    stack.kill("worker")
+    ids = [proceed(stack, client_for) for _ in range(5)]
+    _flush_broker()
+    stack.start_worker()
+    details = [wait_finished(stack, client_for, delivery_id) for delivery_id in ids]
+    assert [d["status"] for d in details] == ["succeeded"] * 5
+    assert len(fake_provider.journal("/trello/1/cards/")) == 5
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="the ORM broker is the database itself")
+def test_broker_down_at_accept_time_still_completes(stack, client_for, fake_provider, tmp_path):
+    """A web process whose broker is unreachable still answers 202; the dispatcher, which
+    reaches the broker, queues the delivery."""
+    down = ProcessStack(tmp_path, {**stack.env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    url = down.start_web(free_port(), workers=1)
+    try:
+        response = client_for.post(
+            f"{url}/api/v1/deliveries/",
+            json={
+                "customer": "acme",
+                "action": "workflow.proceed",
+                "input": {"item": CARD, "to": "done"},
+            },
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        detail = wait_finished(stack, client_for, response.json()["id"])
+        assert detail["status"] == "succeeded"
+    finally:
+        down.stop()
