@@ -11,6 +11,7 @@ CARD = "5abbe4b7ddc1b351ef961414"
 def test_retry_a_dead_letter_from_the_admin(page, admin_login, acme, fake_provider):
     """The operator's path: Dead letters → select → Retry → confirm → the delivery succeeds."""
     from credentials.services import credential_create
+
     from integrations.deliveries.services import delivery_create
     from integrations.services import integration_create
 
