@@ -8,7 +8,7 @@ from customers.selectors import customers_visible_to
 from integrations.capabilities import CAPABILITIES
 from integrations.models import Integration
 from integrations.providers.base import BaseProvider, Operation
-from integrations.registry import get_provider, providers
+from integrations.registry import get_provider, provider_keys, providers
 
 __all__ = (
     "integration_active_get",
@@ -47,7 +47,9 @@ def integration_active_get(*, customer: Customer, provider_key: str) -> Integrat
 
 def integrations_serving(*, customer: Customer, capability: str) -> list[Integration]:
     """The customer's active integrations whose provider serves ``capability``."""
-    active = Integration.objects.filter(customer=customer, active=True).order_by("created_at")
+    active = Integration.objects.filter(
+        customer=customer, active=True, provider_key__in=provider_keys()
+    ).order_by("created_at")
     return [i for i in active if capability in get_provider(i.provider_key).capabilities]
 
 
