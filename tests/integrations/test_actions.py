@@ -2,9 +2,16 @@ import json
 
 import pytest
 import requests
+import responses
 from rest_framework.exceptions import ValidationError
 
-from integrations.actions import PreparedCall, action_prepare, connection_check, operation_execute
+from integrations.actions import (
+    MAX_RESPONSE_BYTES,
+    PreparedCall,
+    action_prepare,
+    connection_check,
+    operation_execute,
+)
 from integrations.services import integration_create
 
 REVIEW, DONE = "5abbe4b7ddc1b351ef961401", "5abbe4b7ddc1b351ef961402"
@@ -231,3 +238,28 @@ def test_several_integrations_for_a_capability_are_ambiguous(acme, trello_acme, 
         customer=acme, provider_key="miro", config={"board_id": "b", "stages": {"done": "f"}}
     )
     assert "several" in str(_error(acme, "workflow.proceed", PROCEED)["action"][0])
+
+
+def _move_directly(customer, *, body: bytes, status: int):
+    with responses.RequestsMock() as mock:
+        mock.put("https://api.trello.com/1/cards/abc", body=body, status=status)
+        call = action_prepare(
+            customer=customer, action="trello.move_card", input={"card_id": "abc", "list_id": DONE}
+        )
+        with requests.Session() as session:
+            return operation_execute(
+                call=call, customer=customer, credentials=TRELLO_CREDS, session=session
+            )
+
+
+def test_oversized_response_is_refused(acme):
+    outcome = _move_directly(acme, body=b"x" * (MAX_RESPONSE_BYTES + 1), status=200)
+    assert (outcome.outcome, outcome.error_class) == ("terminal", "response_too_large")
+
+
+def test_records_cap_the_response_body_at_20_kb(acme):
+    outcome = _move_directly(acme, body=b"y" * 50_000, status=500)
+    assert outcome.outcome == "retryable"
+    assert outcome.response["body"] == "y" * 20 * 1024
+    assert outcome.request["method"] == "PUT"
+    assert outcome.request["body"] == json.dumps({"idList": DONE})
