@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from django.db import models
 from rest_framework import serializers
@@ -196,10 +197,28 @@ class RetrySerializer(serializers.Serializer):
     max_attempts = serializers.IntegerField(min_value=1, max_value=100, required=False)
 
 
+class BaseUrlField(serializers.CharField):
+    """An http(s) URL without query or fragment. Unlike URLField it accepts single-label hosts
+    (``http://selenium-hub:4444``), which internal services and containers commonly have."""
+
+    def to_internal_value(self, data):
+        url = super().to_internal_value(data)
+        parts = urlsplit(url)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+        ):
+            raise serializers.ValidationError("Enter an http(s) URL without query or fragment.")
+        return url
+
+
 class BaseConfigSerializer(serializers.Serializer):
     """Non-secret integration settings every provider understands; providers add their own."""
 
-    base_url = serializers.URLField(
+    base_url = BaseUrlField(
+        max_length=500,
         required=False,
         help_text="Overrides the provider's (regional) base URL, e.g. a fake server.",
     )
@@ -227,7 +246,7 @@ class BaseConfigSerializer(serializers.Serializer):
 class BaseUrlRequiredConfigSerializer(BaseConfigSerializer):
     """Config of providers that have no public address (a customer's own Grid or endpoint)."""
 
-    base_url = serializers.URLField(help_text="Where the provider is reached.")
+    base_url = BaseUrlField(max_length=500, help_text="Where the provider is reached.")
 
 
 class BaseProvider:
