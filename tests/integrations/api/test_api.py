@@ -90,7 +90,7 @@ def test_create_list_and_get_integration(api, acme):
         ({"customer": "acme", "provider": "trello", "config": {"colour": "red"}}, "config"),
         ({"customer": "acme", "provider": "trello", "config": {"base_url": "not a url"}}, "config"),
         ({"customer": "acme", "provider": "http", "config": {"base_url": "ftp://host/"}}, "config"),
-        ({"customer": "acme", "provider": "http", "config": {"base_url": "http://h/?a=1"}}, "config"),
+        ({"customer": "acme", "provider": "http", "config": {"base_url": "http://h/?q"}}, "config"),
         ({"customer": "acme", "provider": "shopify", "config": {}}, "config"),
         ({"customer": "acme", "provider": "trello", "config": "x"}, "config"),
     ],
