@@ -9,8 +9,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--key-file", required=True)
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--fake-provider-url", default="http://127.0.0.1:9100")
 
-    def handle(self, *args, key_file: str, base_url: str, **options):
+    def handle(self, *args, key_file: str, base_url: str, fake_provider_url: str, **options):
         raw_key = Path(key_file).read_text().strip()
         self.stdout.write(
             f"""
@@ -22,6 +23,13 @@ Switchyard is starting (web, worker, dispatcher, fake provider server).
 
 Try it:
   curl -H "Authorization: Bearer {raw_key}" {base_url}/api/v1/customers/
+
+Move acme's card to the "done" stage of its workflow (served by Trello at the fake provider):
+  curl -X POST {base_url}/api/v1/deliveries/ \\
+    -H "Authorization: Bearer {raw_key}" -H "Content-Type: application/json" \\
+    -H "Idempotency-Key: demo-$(date +%s)" \\
+    -d '{{"customer": "acme", "action": "workflow.proceed", "input": {{"item": "5abbe4b7ddc1b351ef961414", "to": "done"}}}}'
+  then open {base_url}/admin/integrations/delivery/ or curl {fake_provider_url}/_journal
 
 Stop with Ctrl-C.
 """
