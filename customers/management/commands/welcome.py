@@ -1,6 +1,13 @@
+import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
+
+DEMO_PROCEED = {
+    "customer": "acme",
+    "action": "workflow.proceed",
+    "input": {"item": "5abbe4b7ddc1b351ef961414", "to": "done"},
+}
 
 
 class Command(BaseCommand):
@@ -28,7 +35,7 @@ Move acme's card to the "done" stage of its workflow (served by Trello at the fa
   curl -X POST {base_url}/api/v1/deliveries/ \\
     -H "Authorization: Bearer {raw_key}" -H "Content-Type: application/json" \\
     -H "Idempotency-Key: demo-$(date +%s)" \\
-    -d '{{"customer": "acme", "action": "workflow.proceed", "input": {{"item": "5abbe4b7ddc1b351ef961414", "to": "done"}}}}'
+    -d '{json.dumps(DEMO_PROCEED)}'
   then open {base_url}/admin/integrations/delivery/ or curl {fake_provider_url}/_journal
 
 Stop with Ctrl-C.
