@@ -37,7 +37,9 @@ DEMO_INTEGRATIONS = {
 def demo_integrations_seed(*, fake_url: str | None = None) -> list[Integration]:
     """Idempotent: an existing active integration or API credential is kept.
     Returns the integrations created now."""
-    fake_url = fake_url or os.environ.get("SWITCHYARD_FAKE_PROVIDER_URL", "http://127.0.0.1:9100")
+    # Same variable the Procfile's fakeprovider process listens on.
+    port = os.environ.get("FAKEPROVIDER_PORT", "9100")
+    fake_url = fake_url or f"http://127.0.0.1:{port}"
     created = []
     for slug, (provider_key, config, fields) in DEMO_INTEGRATIONS.items():
         customer = Customer.objects.filter(slug=slug).first()
