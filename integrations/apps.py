@@ -8,3 +8,4 @@ class IntegrationsConfig(AppConfig):
         from integrations import providers, registry  # noqa: F401  (imports register providers)
 
         registry.freeze()
+        from integrations.deliveries import metrics  # noqa: F401  (registers its collector)
