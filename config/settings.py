@@ -218,3 +218,21 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Credentials ----------------------------------------------------------------------------
+# Master keys of the credentials vault, independent of SECRET_KEY: comma-separated url-safe
+# base64 keys of 32 bytes; the first encrypts, all decrypt (rotate by prepending a new key, then
+# run `manage.py credentials_reencrypt`, then drop the old one). Development without keys uses
+# one generated into var/; production refuses to start without them.
+from credentials.crypto import development_key  # noqa: E402
+
+SWITCHYARD_ENCRYPTION_KEYS = env_list("SWITCHYARD_ENCRYPTION_KEYS", [])
+SWITCHYARD_USES_DEVELOPMENT_KEY = not SWITCHYARD_ENCRYPTION_KEYS
+if SWITCHYARD_USES_DEVELOPMENT_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SWITCHYARD_ENCRYPTION_KEYS must be set when DEBUG is off (generate a key with: "
+            "python -c 'import base64, secrets; "
+            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')."
+        )
+    SWITCHYARD_ENCRYPTION_KEYS = [development_key(VAR_DIR)]

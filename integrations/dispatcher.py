@@ -36,6 +36,7 @@ def _probe_workers() -> None:
 
 
 def default_steps() -> list[PeriodicStep]:
+    from credentials.services import credential_versions_expire
     from integrations.deliveries import services as deliveries
 
     heartbeat = settings.SWITCHYARD_HEARTBEAT_SECONDS
@@ -46,6 +47,7 @@ def default_steps() -> list[PeriodicStep]:
         PeriodicStep("heartbeat", heartbeat, _probe_workers),
         PeriodicStep("purge_idempotency_keys", 600, deliveries.idempotency_keys_purge),
         PeriodicStep("purge_heartbeats", 3600, heartbeat_purge_stale),
+        PeriodicStep("expire_credential_versions", 30, credential_versions_expire),
     ]
 
 

@@ -1,0 +1,39 @@
+"""Reads of the credentials vault. Nothing here decrypts (resolution lives in services)."""
+
+from django.db.models import Count, QuerySet
+
+from credentials.models import Credential, CredentialAuditEntry, CredentialVersion
+from customers.models import ApiKey
+from customers.selectors import customers_visible_to
+
+__all__ = ("credential_audit_list", "credential_get", "credential_list", "version_counts_by_key")
+
+
+def credential_list(*, api_key: ApiKey | None) -> QuerySet[Credential]:
+    """Every credential for an unrestricted key; a key restricted to some customers sees only
+    those customers' own credentials (shared ones also serve customers it may not see)."""
+    credentials = Credential.objects.select_related("customer", "region").prefetch_related(
+        "versions"
+    )
+    if api_key is not None and api_key.customers.exists():
+        credentials = credentials.filter(customer__in=customers_visible_to(api_key))
+    return credentials.order_by("pk")
+
+
+def credential_get(*, api_key: ApiKey | None, pk) -> Credential | None:
+    return credential_list(api_key=api_key).filter(pk=pk).first()
+
+
+def credential_audit_list(*, credential: Credential) -> QuerySet[CredentialAuditEntry]:
+    return credential.audit_entries.all()
+
+
+def version_counts_by_key() -> dict[str, int]:
+    """How many stored ciphertexts each master key id protects (revoked versions hold none)."""
+    rows = (
+        CredentialVersion.objects.exclude(key_id="")
+        .values("key_id")
+        .annotate(n=Count("pk"))
+        .order_by("key_id")
+    )
+    return {row["key_id"]: row["n"] for row in rows}
