@@ -5,6 +5,8 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+# A fixed vault key, inherited by the worker / dispatcher processes that end-to-end tests start.
+os.environ.setdefault("SWITCHYARD_ENCRYPTION_KEYS", "c3dpdGNoeWFyZC10ZXN0LXZhdWx0LWtleS0zMmJ5dGU=")
 
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, MIDDLEWARE, Q_CLUSTER

@@ -41,7 +41,9 @@ def test_dead_letter_screen_lists_reason_and_error(admin_client, acme):
 
 
 @responses.activate
-def test_bulk_retry_asks_for_confirmation_then_retries(admin_client, trello_credential):
+def test_bulk_retry_asks_for_confirmation_then_retries(
+    admin_client, trello_credential, django_capture_on_commit_callbacks
+):
     responses.put(CARD_URL, json=CARD_JSON)
     ids = dead_letters(2)
     action = {"action": "retry_selected", "_selected_action": ids}

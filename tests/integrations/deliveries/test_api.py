@@ -148,13 +148,16 @@ def test_cancel_and_retry_endpoints(api, acme, move_card):
 
 
 @responses.activate
-def test_retry_a_dead_letter_through_the_api(api, trello_credential, move_card):
+def test_retry_a_dead_letter_through_the_api(
+    api, trello_credential, move_card, django_capture_on_commit_callbacks
+):
     responses.put(CARD_URL, json=CARD_JSON)
     delivery_id = post(api, move_card).json()["id"]
     Delivery.objects.filter(pk=delivery_id).update(
         status="dead", attempts=1, dead_reason="non_retryable"
     )
-    response = api.post(f"/api/v1/deliveries/{delivery_id}/retry/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/v1/deliveries/{delivery_id}/retry/")
     assert response.status_code == 202
     assert Delivery.objects.get(pk=delivery_id).status == "succeeded"
 

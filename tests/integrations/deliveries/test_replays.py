@@ -60,8 +60,13 @@ def _replay_setup(replay: dict) -> Delivery:
             customer=customer,
             fields={f.name: f"replay-{f.name}-value" for f in fields},
         )
+    # The stored input is already in provider terms, so the call is replayed as the provider
+    # operation it was routed to (a capability only renames stages on the way in and out).
     delivery, _ = services.delivery_create(
-        api_key=None, customer=customer.slug, action=recorded["action"], input=recorded["input"]
+        api_key=None,
+        customer=customer.slug,
+        action=f"{recorded['provider']}.{recorded['operation']}",
+        input=recorded["input"],
     )
     return delivery
 
@@ -97,8 +102,9 @@ def test_replays_are_shipped():
 
 def test_export_replay_strips_secrets(tmp_path, acme, django_capture_on_commit_callbacks):
     """Export a real delivery and check the file holds no credential value."""
-    from credentials.services import credential_create
     from django.core.management import call_command
+
+    from credentials.services import credential_create
 
     token = "c" * 63 + "9"
     credential_create(

@@ -386,10 +386,14 @@ def _dead(n=1):
 
 
 @responses.activate
-def test_retrying_a_dead_letter_sends_it_again_as_manual(trello_credential):
+def test_retrying_a_dead_letter_sends_it_again_as_manual(
+    trello_credential, django_capture_on_commit_callbacks
+):
     responses.put(CARD_URL, json=CARD_JSON)
     [dead] = _dead()
-    delivery = services.delivery_retry(delivery=dead)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delivery_retry(delivery=dead)
+    delivery = Delivery.objects.get(pk=dead.pk)
     assert delivery.status == Status.SUCCEEDED  # tasks run inline in tests
     logged = delivery.attempt_log.get()
     assert (logged.number, logged.trigger) == (11, "manual")
