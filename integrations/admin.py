@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from credentials.services import CredentialNotConfigured
 from integrations import services
 
 # The delivery engine keeps its admin screens in their own module; importing it here is what
@@ -41,8 +42,6 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.action(permissions=["change"], description="Check connection")
     def check_connection(self, request, queryset):
-        from credentials.services import CredentialNotConfigured  # built alongside this app
-
         selected = list(queryset[: MAX_CHECKS_PER_ACTION + 1])
         if len(selected) > MAX_CHECKS_PER_ACTION:
             self.message_user(

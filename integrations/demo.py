@@ -5,6 +5,7 @@ import os
 
 from django.db import transaction
 
+from credentials.services import CredentialNotConfigured, credential_create, credential_resolve
 from customers.models import Customer
 from integrations import selectors, services
 from integrations.models import Integration
@@ -58,16 +59,6 @@ def demo_integrations_seed(*, fake_url: str | None = None) -> list[Integration]:
 
 
 def _demo_credential_ensure(*, customer: Customer, provider_key: str, fields: dict) -> None:
-    try:
-        from credentials.services import (
-            CredentialNotConfigured,
-            credential_create,
-            credential_resolve,
-        )
-    except ImportError:
-        # credentials.services is being built alongside this app; re-running seed_demo once it
-        # exists adds the demo credentials.
-        return
     try:
         credential_resolve(provider=provider_key, customer=customer, purpose=CredentialPurpose.API)
     except CredentialNotConfigured:

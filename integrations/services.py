@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 import requests
 
+from credentials.services import CredentialNotConfigured, credential_resolve
 from customers.models import Customer
 from integrations.actions import CallOutcome, connection_check
 from integrations.models import Integration
@@ -37,10 +38,8 @@ def integration_check(
 ) -> CallOutcome:
     """Run the provider's cheap authenticated read with the credential that calls would use now.
 
-    Raises ``credentials.services.CredentialNotConfigured`` when the provider needs a credential
+    Raises ``CredentialNotConfigured`` when the provider needs a credential
     and none resolves for the integration's customer."""
-    from credentials.services import CredentialNotConfigured, credential_resolve
-
     provider = get_provider(integration.provider_key)
     try:
         fields = credential_resolve(

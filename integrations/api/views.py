@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.problems import ProblemConflict
+from credentials.services import CredentialNotConfigured
 from customers.selectors import customers_visible_to
 from integrations import selectors, services
 from integrations.actions import action_prepare
@@ -108,9 +109,6 @@ class IntegrationViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def check(self, request, pk):
         integration = self.get_object()
-        # Imported here: credentials.services is built alongside this app.
-        from credentials.services import CredentialNotConfigured
-
         try:
             outcome = services.integration_check(integration=integration)
         except CredentialNotConfigured as exc:

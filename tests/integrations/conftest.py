@@ -1,9 +1,7 @@
-import sys
-import types
-
 import pytest
 import requests
 
+from credentials.services import credential_create
 from integrations.actions import action_prepare, operation_execute
 from integrations.services import integration_create
 
@@ -28,27 +26,11 @@ def execute(acme):
     return run
 
 
-class _CredentialNotConfigured(Exception):
-    pass
-
-
 @pytest.fixture
-def credentials_contract(monkeypatch):
-    """Stands in for credentials.services (credential_resolve / CredentialNotConfigured) while that
-    app is built in parallel; the code under test relies only on that documented contract.
-    Store fields as ``credentials_contract[(provider, customer_slug)] = {...}``."""
-    stored = {}
+def api_credential():
+    """Store an API credential for a customer the way operators do (encrypted, version 1)."""
 
-    def credential_resolve(*, provider, customer, purpose="api"):
-        if (provider, customer.slug) not in stored:
-            raise _CredentialNotConfigured(
-                f"No {purpose} credential for {provider} / {customer.slug}."
-            )
-        fields = stored[(provider, customer.slug)]
-        return types.SimpleNamespace(credential_id=1, version_id=1, version=1, fields=fields)
+    def create(customer, provider: str, fields: dict):
+        return credential_create(provider=provider, purpose="api", customer=customer, fields=fields)
 
-    module = types.SimpleNamespace(
-        credential_resolve=credential_resolve, CredentialNotConfigured=_CredentialNotConfigured
-    )
-    monkeypatch.setitem(sys.modules, "credentials.services", module)
-    return stored
+    return create

@@ -30,8 +30,8 @@ def test_add_form_offers_registered_providers_and_validates_config(admin_client,
     assert not Integration.objects.exists()
 
 
-def test_check_connection_action(admin_client, acme, globex, fake_provider, credentials_contract):
-    credentials_contract[("trello", "acme")] = {"api_key": "k" * 32, "token": "t" * 64}
+def test_check_connection_action(admin_client, acme, globex, fake_provider, api_credential):
+    api_credential(acme, "trello", {"api_key": "k" * 32, "token": "t" * 64})
     good = integration_create(
         customer=acme, provider_key="trello", config={"base_url": f"{fake_provider.url}/trello"}
     )
@@ -43,5 +43,8 @@ def test_check_connection_action(admin_client, acme, globex, fake_provider, cred
     )
     html = response.content.decode()
     assert "acme → trello: connection works" in html.lower()
-    assert "No api credential for trello / globex" in html
+    assert (
+        "No api credential for provider &#x27;trello&#x27; serves customer &#x27;globex&#x27;"
+        in html
+    )
     assert [e["path"] for e in fake_provider.journal()] == ["/trello/1/members/me"]

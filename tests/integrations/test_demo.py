@@ -1,9 +1,12 @@
 import pytest
 import requests
 
-from integrations.actions import action_prepare, connection_check, operation_execute
+from credentials.models import Credential
+from credentials.services import credential_resolve
+from integrations.actions import action_prepare, operation_execute
 from integrations.demo import DEMO_INTEGRATIONS, demo_integrations_seed
 from integrations.models import Integration
+from integrations.services import integration_check
 
 pytestmark = pytest.mark.django_db
 
@@ -17,8 +20,12 @@ def test_demo_integrations_point_at_the_fake_server_and_work(acme, globex, fake_
     assert demo_integrations_seed(fake_url=fake_provider.url) == []  # idempotent
     with requests.Session() as session:
         for integration in Integration.objects.all():
-            fields = DEMO_INTEGRATIONS[integration.customer.slug][2]
-            assert connection_check(integration=integration, credentials=fields, session=session).ok
+            # The demo stored its credentials encrypted; the check resolves them like calls do.
+            assert integration_check(integration=integration, session=session).ok
+            fields = credential_resolve(
+                provider=integration.provider_key, customer=integration.customer
+            ).fields
+            assert fields == DEMO_INTEGRATIONS[integration.customer.slug][2]
             call = action_prepare(
                 customer=integration.customer,
                 action="workflow.proceed",
@@ -44,4 +51,8 @@ def test_seed_demo_gives_acme_trello_and_globex_miro():
     assert pairs == [
         ("acme", "trello", "http://127.0.0.1:9100/trello"),
         ("globex", "miro", "http://127.0.0.1:9100/miro"),
+    ]
+    assert sorted(Credential.objects.values_list("customer__slug", "provider", "purpose")) == [
+        ("acme", "trello", "api"),
+        ("globex", "miro", "api"),
     ]

@@ -127,8 +127,8 @@ def test_restricted_key_sees_only_its_customers(restricted_api, acme, globex):
 # -- check -----------------------------------------------------------------------------------------
 
 
-def test_check_succeeds_against_the_fake_server(api, acme, fake_provider, credentials_contract):
-    credentials_contract[("trello", "acme")] = {"api_key": "k" * 32, "token": "t" * 64}
+def test_check_succeeds_against_the_fake_server(api, acme, fake_provider, api_credential):
+    api_credential(acme, "trello", {"api_key": "k" * 32, "token": "t" * 64})
     integration = integration_create(
         customer=acme, provider_key="trello", config={"base_url": f"{fake_provider.url}/trello"}
     )
@@ -140,10 +140,8 @@ def test_check_succeeds_against_the_fake_server(api, acme, fake_provider, creden
 @pytest.mark.parametrize(
     ("fault", "outcome"), [({"status": 401}, "auth_failed"), ({"status": 429}, "rate_limited")]
 )
-def test_check_reports_classified_errors(
-    api, acme, fake_provider, credentials_contract, fault, outcome
-):
-    credentials_contract[("trello", "acme")] = {"api_key": "k" * 32, "token": "t" * 64}
+def test_check_reports_classified_errors(api, acme, fake_provider, api_credential, fault, outcome):
+    api_credential(acme, "trello", {"api_key": "k" * 32, "token": "t" * 64})
     integration = integration_create(
         customer=acme, provider_key="trello", config={"base_url": f"{fake_provider.url}/trello"}
     )
@@ -155,14 +153,17 @@ def test_check_reports_classified_errors(
     assert "k" * 32 not in response.content.decode()
 
 
-def test_check_without_credential_is_409_problem(api, acme, credentials_contract):
+def test_check_without_credential_is_409_problem(api, acme):
     integration = integration_create(customer=acme, provider_key="trello")
     response = api.post(f"/api/v1/integrations/{integration.pk}/check/")
-    # -- bad input is a 400 problem naming the field, before anything is queued or sent -------
-    assert "No api credential for trello / acme" in response.json()["detail"]
+    assert response.status_code == 409
+    assert (
+        "No api credential for provider 'trello' serves customer 'acme'"
+        in response.json()["detail"]
+    )
 
 
-def test_check_open_grid_needs_no_credential(api, acme, fake_provider, credentials_contract):
+def test_check_open_grid_needs_no_credential(api, acme, fake_provider):
     integration = integration_create(
         customer=acme, provider_key="selenium", config={"base_url": f"{fake_provider.url}/selenium"}
     )
