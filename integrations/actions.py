@@ -332,9 +332,9 @@ def _send(
     )
     base_url = provider.base_url(config=config, region=region)
     try:
-        if not base_url:
-            raise NotConfigured(f"{provider.name} has no default address: set config.base_url.")
         built = operation.build_request(ctx, input)
+        if not (base_url or built.url):
+            raise NotConfigured(f"{provider.name} has no default address: set config.base_url.")
     except NotConfigured as exc:
         return finish(
             Interpretation(Outcome.TERMINAL, error=str(exc), error_class="not_configured")
@@ -343,8 +343,9 @@ def _send(
     prepared = session.prepare_request(
         requests.Request(
             built.method,
-            base_url + built.path,
+            built.url or base_url + built.path,
             params=built.params,
+            data=built.content,
             json=built.json,
             headers=built.headers,
         )

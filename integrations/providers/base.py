@@ -95,13 +95,19 @@ class NormalisedEvent:
 
 @dataclass
 class ProviderRequest:
-    """What an operation wants sent; ``path`` is joined to the integration's base URL."""
+    """What an operation wants sent; ``path`` is joined to the integration's base URL.
+
+    ``url`` replaces base URL + path when the destination is data rather than configuration (an
+    outbound subscription's URL); ``content`` is sent as is instead of ``json`` when an
+    operation signs the exact bytes (Standard Webhooks)."""
 
     method: str
     path: str
     params: dict = field(default_factory=dict)
     json: Any = None
     headers: dict = field(default_factory=dict)
+    url: str | None = None
+    content: bytes | None = None
 
 
 @dataclass(frozen=True)
