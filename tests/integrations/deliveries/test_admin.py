@@ -51,9 +51,10 @@ def test_bulk_retry_asks_for_confirmation_then_retries(
     assert confirm.status_code == 200
     assert "Retry these 2 deliveries?" in confirm.content.decode()
     assert set(Delivery.objects.values_list("status", flat=True)) == {"dead"}
-    done = admin_client.post(
-        "/admin/integrations/deadletter/", {**action, "post": "yes"}, follow=True
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client.post(
+            "/admin/integrations/deadletter/", {**action, "post": "yes"}, follow=True
+        )
     assert "Retried 2 deliveries." in done.content.decode()
     assert set(Delivery.objects.values_list("status", flat=True)) == {"succeeded"}
 
