@@ -5,9 +5,6 @@ from credentials.services import credential_create
 from integrations.actions import action_prepare, operation_execute
 from integrations.services import integration_create
 
-# Until tests.fakeprovider_fixture is listed in the root conftest's pytest_plugins.
-from tests.fakeprovider_fixture import _fake_provider_server, fake_provider  # noqa: F401
-
 
 @pytest.fixture
 def execute(acme):
