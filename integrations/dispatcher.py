@@ -38,6 +38,7 @@ def _probe_workers() -> None:
 def default_steps() -> list[PeriodicStep]:
     from credentials.services import credential_versions_expire
     from integrations.deliveries import services as deliveries
+    from webhooks import services as webhooks
 
     heartbeat = settings.SWITCHYARD_HEARTBEAT_SECONDS
     return [
@@ -48,6 +49,7 @@ def default_steps() -> list[PeriodicStep]:
         PeriodicStep("purge_idempotency_keys", 600, deliveries.idempotency_keys_purge),
         PeriodicStep("purge_heartbeats", 3600, heartbeat_purge_stale),
         PeriodicStep("expire_credential_versions", 30, credential_versions_expire),
+        PeriodicStep("relay_due_inbound_events", 0, webhooks.inbound_events_relay_due),
     ]
 
 

@@ -1,0 +1,193 @@
+"""Inbound endpoints and events; outbound subscriptions of internal apps and their secrets."""
+
+import uuid
+
+from django.db import models
+from django.urls import reverse
+
+__all__ = (
+    "DeadInboundEvent",
+    "InboundEvent",
+    "Subscription",
+    "SubscriptionSecret",
+    "WebhookEndpoint",
+)
+
+
+class WebhookEndpoint(models.Model):
+    """Where one customer's provider sends webhooks; the URL carries ``public_id``, never the pk."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="webhook_endpoints"
+    )
+    provider = models.CharField(
+        max_length=32, help_text="Key of a provider that verifies webhooks."
+    )
+    credential = models.ForeignKey(
+        "credentials.Credential",
+        on_delete=models.PROTECT,
+        related_name="webhook_endpoints",
+        help_text="The webhook_signing credential; every unexpired version is tried.",
+    )
+    active = models.BooleanField(default=True, help_text="Inactive endpoints answer 404.")
+    rejected_signatures = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Requests refused with 401 (bad or stale signature)."
+    )
+    last_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} for {self.customer_id} ({self.public_id})"
+
+    @property
+    def path(self) -> str:
+        return reverse(
+            "webhooks:receive", kwargs={"provider": self.provider, "endpoint_id": self.public_id}
+        )
+
+
+class InboundEvent(models.Model):
+    """One verified webhook, stored raw before it is acknowledged, then processed from here.
+
+    Like a delivery it is an outbox row: django-q2 only carries its id; attempts, the lease and
+    the next attempt time live here, so a lost task or a dead worker only delays processing."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (event type not handled)"
+        FAILED = "failed", "Failed (will retry)"
+        DEAD = "dead", "Dead letter"
+
+    key = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Stable Switchyard event id (the envelope's id).",
+    )
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="events")
+    provider = models.CharField(max_length=32)
+    external_id = models.CharField(
+        max_length=255, help_text="The provider's event or delivery id, used to de-duplicate."
+    )
+    type = models.CharField(max_length=200, blank=True, help_text="Switchyard event type.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    body = models.BinaryField(help_text="The request body exactly as received (signed bytes).")
+    headers = models.JSONField(
+        default=dict, help_text="Request headers, without credential or signature headers."
+    )
+    remote_ip = models.GenericIPAddressField(null=True, blank=True)
+    signature_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Version of the signing credential that matched."
+    )
+    envelope = models.JSONField(null=True, blank=True, help_text="The normalised event.")
+    attempts = models.PositiveIntegerField(default=0)
+    attempt_limit = models.PositiveIntegerField(
+        help_text="Attempt number after which retryable failures dead-letter."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    enqueued_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A task for it is in the broker until then; afterwards the dispatcher "
+        "enqueues it again.",
+    )
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        permissions = [("replay_inboundevent", "Can replay inbound events")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "external_id"], name="inbound_event_unique_external_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="inbound_event_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.provider} {self.type or self.external_id} ({self.status})"
+
+
+class DeadInboundEventManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(status=InboundEvent.Status.DEAD)
+
+
+class DeadInboundEvent(InboundEvent):
+    """Inbound events whose processing gave up (an admin screen of their own)."""
+
+    objects = DeadInboundEventManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "inbound dead letter"
+
+
+class Subscription(models.Model):
+    """An internal app's URL receiving Switchyard events, signed per Standard Webhooks."""
+
+    url = models.CharField(max_length=2000, help_text="http(s) URL the events are POSTed to.")
+    event_types = models.JSONField(
+        default=list, help_text='Event types: "*" for all, "trello.*" for a prefix, or exact.'
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="subscriptions",
+        help_text="Only this customer's events; blank for every customer's.",
+    )
+    allow_private = models.BooleanField(
+        default=False,
+        help_text="Allow loopback and private-range destinations (refused otherwise, SSRF).",
+    )
+    active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("rotate_subscription_secret", "Can rotate subscription secrets")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.url}"
+
+
+class SubscriptionSecret(models.Model):
+    """One version of a subscription's signing secret, encrypted by the credentials keyring.
+
+    The newest version without ``expires_at`` is current; older ones sign too until they expire,
+    so receivers can switch secrets without dropping events (Standard Webhooks rotation)."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="secrets")
+    version = models.PositiveIntegerField()
+    key_id = models.CharField(max_length=32, help_text="Master key that encrypted it.")
+    ciphertext = models.BinaryField()
+    hint = models.CharField(max_length=8, help_text="Last characters, to tell versions apart.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Stops signing then; blank while current."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["subscription", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "version"], name="subscription_secret_unique_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"subscription {self.subscription_id} secret v{self.version}"

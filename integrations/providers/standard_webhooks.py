@@ -3,13 +3,19 @@
 separated, during rotation) over ``"{id}.{timestamp}.{body}"``, 5 minutes tolerance both ways.
 
 Signatures are computed by the maintained ``standardwebhooks`` library; the timestamp check is ours
-so that "now" can be injected and every secret version can be tried."""
+so that "now" can be injected and every secret version can be tried.
+
+Outbound, ``standard_webhooks.send`` delivers one stored Switchyard event to one subscription
+(webhooks app) through the delivery engine: ``webhook-id`` is the delivery's stable id, so
+retries of one delivery carry the same id and receivers can de-duplicate on it."""
 
 import binascii
 import hmac
+import json
 import time
 from datetime import UTC, datetime
 
+from rest_framework import serializers
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from integrations.constants import (
@@ -19,10 +25,17 @@ from integrations.constants import (
 )
 from integrations.providers.base import (
     BaseProvider,
+    CallContext,
     CredentialField,
     CredentialPurpose,
+    Interpretation,
     NormalisedEvent,
+    NotConfigured,
+    Operation,
+    Outcome,
     PayloadInvalid,
+    ProviderRequest,
+    ProviderResponse,
     SignatureInvalid,
     check_secrets,
     headers_lower,
@@ -34,6 +47,7 @@ __all__ = ("TOLERANCE_SECONDS", "StandardWebhooksProvider", "sign_headers")
 
 TOLERANCE_SECONDS = 5 * 60
 SCHEME = "v1"
+HEADER_CONTENT_TYPE = "Content-Type"
 
 
 def _sign(secret: str, msg_id: str, timestamp: int, payload: str) -> str:
@@ -62,6 +76,38 @@ def _matches(secret: str, msg_id: str, timestamp: int, payload: str, signatures:
     return any([hmac.compare_digest(expected, signature.encode()) for signature in signatures])
 
 
+class SendInput(serializers.Serializer):
+    subscription = serializers.IntegerField(min_value=1, help_text="Subscription id.")
+    event = serializers.IntegerField(min_value=1, help_text="Inbound event id.")
+
+
+def _send_request(ctx: CallContext, data: dict) -> ProviderRequest:
+    # The webhooks app builds on integrations, so it is imported only when a send is built.
+    from webhooks.destinations import DestinationRefused, destination_check
+    from webhooks.selectors import outbound_message
+
+    message = outbound_message(subscription_id=data["subscription"], event_id=data["event"])
+    if message is None:
+        raise NotConfigured("The subscription is disabled or gone, or the event has no envelope.")
+    if not message.secrets:
+        raise NotConfigured("The subscription has no unexpired signing secret.")
+    if not ctx.idempotency_key:
+        raise NotConfigured("A send needs the delivery's stable id for webhook-id.")
+    try:
+        # Checked again at send time: the name may resolve elsewhere than when it was saved.
+        destination_check(message.url, allow_private=message.allow_private)
+    except DestinationRefused as exc:
+        raise NotConfigured(str(exc)) from None
+    body = json.dumps(message.envelope, separators=(",", ":")).encode()
+    headers = sign_headers(msg_id=ctx.idempotency_key, body=body, secrets=message.secrets)
+    headers[HEADER_CONTENT_TYPE] = "application/json"
+    return ProviderRequest("POST", "", url=message.url, content=body, headers=headers)
+
+
+def _send_result(response: ProviderResponse, data: dict) -> dict:
+    return {"status": response.status}
+
+
 @register
 class StandardWebhooksProvider(BaseProvider):
     key = "standard_webhooks"
@@ -73,6 +119,30 @@ class StandardWebhooksProvider(BaseProvider):
         ],
     }
     verifies_webhooks = True
+    operations = {
+        "send": Operation(
+            "send",
+            "Sign (Standard Webhooks) and POST a Switchyard event to a subscription's URL.",
+            SendInput,
+            _send_request,
+            _send_result,
+        ),
+    }
+
+    def interpret(self, operation, response, input, config) -> Interpretation:
+        if operation.name == "send" and response.status == 410:
+            # Standard Webhooks: 410 Gone means the receiver wants no more deliveries.
+            from webhooks.services import subscription_disable
+
+            subscription_disable(
+                subscription_id=input["subscription"], reason="Receiver answered 410 Gone."
+            )
+            return Interpretation(
+                Outcome.TERMINAL,
+                error="HTTP 410: the receiver is gone; the subscription was disabled.",
+                error_class="gone",
+            )
+        return super().interpret(operation, response, input, config)
 
     def verify(self, body, headers, secrets, url, *, now=None) -> int:
         lowered = headers_lower(headers)

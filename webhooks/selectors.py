@@ -1,0 +1,145 @@
+"""Reads for webhook endpoints, inbound events and subscriptions, scoped by API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from credentials.crypto import keyring
+from customers.models import ApiKey
+from customers.selectors import customers_visible_to
+from webhooks.models import InboundEvent, Subscription, WebhookEndpoint
+
+__all__ = (
+    "OutboundMessage",
+    "endpoint_get",
+    "endpoint_list",
+    "endpoint_receive_url",
+    "event_type_matches",
+    "inbound_event_get",
+    "inbound_event_list",
+    "outbound_message",
+    "secret_aad",
+    "subscription_get",
+    "subscription_list",
+    "subscriptions_matching",
+)
+
+
+def endpoint_list(*, api_key: ApiKey | None) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.select_related("customer").filter(
+        customer__in=customers_visible_to(api_key)
+    )
+
+
+def endpoint_get(*, api_key: ApiKey | None, pk) -> WebhookEndpoint | None:
+    return endpoint_list(api_key=api_key).filter(pk=pk).first()
+
+
+def endpoint_receive_url(*, endpoint: WebhookEndpoint, request=None) -> str:
+    """The URL a provider is given (Trello signs with exactly this string): the public URL when
+    configured, else the address the API request itself came to."""
+    if settings.SWITCHYARD_PUBLIC_URL or request is None:
+        return settings.SWITCHYARD_PUBLIC_URL + endpoint.path
+    return request.build_absolute_uri(endpoint.path)
+
+
+def inbound_event_list(*, api_key: ApiKey | None, filters: dict | None = None):
+    events = InboundEvent.objects.select_related("endpoint__customer").filter(
+        endpoint__customer__in=customers_visible_to(api_key)
+    )
+    filters = filters or {}
+    for name, lookup in (
+        ("status", "status"),
+        ("provider", "provider"),
+        ("type", "type"),
+        ("external_id", "external_id"),
+        ("customer", "endpoint__customer__slug"),
+        ("endpoint", "endpoint_id"),
+        ("received_after", "received_at__gte"),
+        ("received_before", "received_at__lt"),
+    ):
+        if filters.get(name) is not None:
+            events = events.filter(**{lookup: filters[name]})
+    return events
+
+
+def inbound_event_get(*, api_key: ApiKey | None, pk) -> InboundEvent | None:
+    return inbound_event_list(api_key=api_key).filter(pk=pk).first()
+
+
+def subscription_list(*, api_key: ApiKey | None) -> QuerySet[Subscription]:
+    """Unrestricted keys see every subscription; restricted ones those of their customers."""
+    subscriptions = Subscription.objects.select_related("customer").prefetch_related("secrets")
+    if api_key is not None and api_key.customers.exists():
+        subscriptions = subscriptions.filter(customer__in=customers_visible_to(api_key))
+    return subscriptions
+
+
+def subscription_get(*, api_key: ApiKey | None, pk) -> Subscription | None:
+    return subscription_list(api_key=api_key).filter(pk=pk).first()
+
+
+def event_type_matches(patterns: list[str], event_type: str) -> bool:
+    """``*`` matches everything, ``trello.*`` every type starting with ``trello.``."""
+    for pattern in patterns:
+        if pattern == "*" or pattern == event_type:
+            return True
+        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+def subscriptions_matching(*, event_type: str, customer_id: int) -> list[Subscription]:
+    active = Subscription.objects.filter(active=True).filter(
+        Q(customer__isnull=True) | Q(customer_id=customer_id)
+    )
+    return [s for s in active.order_by("pk") if event_type_matches(s.event_types, event_type)]
+
+
+def secret_aad(subscription_id: int, version: int) -> bytes:
+    """Associated data binding a ciphertext to its subscription and version."""
+    return f"switchyard.subscription-secret.v1|{subscription_id}|{version}".encode()
+
+
+def _signing_secrets(subscription: Subscription) -> list[str]:
+    """Current first, then every version still in its grace period."""
+    now = timezone.now()
+    versions = subscription.secrets.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    ring = keyring()
+    return [
+        ring.decrypt(
+            v.key_id,
+            v.ciphertext,
+            aad=secret_aad(subscription.pk, v.version),
+            what=f"subscription {subscription.pk} secret v{v.version}",
+        ).decode()
+        for v in versions.order_by("-version")
+    ]
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    url: str
+    allow_private: bool
+    envelope: dict
+    # Kept out of repr so that logging a message never shows a secret.
+    secrets: list[str] = field(repr=False)
+
+
+def outbound_message(*, subscription_id: int, event_id: int) -> OutboundMessage | None:
+    """What to send to an active subscription for an event; None if either is gone or the
+    subscription was disabled meanwhile."""
+    subscription = Subscription.objects.filter(pk=subscription_id, active=True).first()
+    event = InboundEvent.objects.filter(pk=event_id, envelope__isnull=False).first()
+    if subscription is None or event is None:
+        return None
+    return OutboundMessage(
+        url=subscription.url,
+        allow_private=subscription.allow_private,
+        envelope=event.envelope,
+        secrets=_signing_secrets(subscription),
+    )

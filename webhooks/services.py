@@ -1,0 +1,476 @@
+"""Writes of the webhooks app: receive (verify, de-duplicate, persist), process (normalise, fan
+out), replay, and subscriptions with rotatable signing secrets.
+
+An accepted webhook is committed before it is acknowledged; everything after the commit works
+from the stored row, driven like deliveries (on_commit enqueue, dispatcher relay, leases)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.tasks import async_task
+
+from credentials.crypto import keyring
+from credentials.models import Credential
+from credentials.services import credential_verification_secrets, credential_version_mark_used
+from customers.models import Customer
+from integrations.constants import SECRET_HEADERS
+from integrations.deliveries.services import delivery_create
+from integrations.providers.base import (
+    CredentialPurpose,
+    PayloadInvalid,
+    SignatureInvalid,
+    parse_json_body,
+)
+from integrations.registry import ProviderNotRegistered, get_provider
+from integrations.retry import RetryPolicy, decide_retry
+from webhooks import selectors
+from webhooks.destinations import DestinationRefused, destination_check
+from webhooks.models import InboundEvent, Subscription, SubscriptionSecret, WebhookEndpoint
+
+__all__ = (
+    "DEFAULT_GRACE_SECONDS",
+    "MAX_GRACE_SECONDS",
+    "OUTBOUND_ACTION",
+    "EndpointNotFound",
+    "PayloadRejected",
+    "SignatureRejected",
+    "endpoint_create",
+    "inbound_event_process",
+    "inbound_events_relay_due",
+    "inbound_events_replay",
+    "inbound_webhook_receive",
+    "subscription_create",
+    "subscription_disable",
+    "subscription_rotate_secret",
+)
+
+logger = logging.getLogger(__name__)
+
+TASK_PATH = "webhooks.tasks.inbound_event_process"
+# The delivery engine operation that signs and sends one event to one subscription.
+OUTBOUND_ACTION = "standard_webhooks.send"
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 24  # Svix-compatible secrets (webhook-platforms.md §6.1)
+DEFAULT_GRACE_SECONDS = 24 * 3600
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+CLAIM_TOLERANCE = timedelta(seconds=1)
+BULK_CHUNK = 1000
+EVENT_TYPE_PATTERN = re.compile(r"^(\*|[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*(\.\*)?)$")
+Status = InboundEvent.Status
+PENDING = (Status.RECEIVED, Status.FAILED)
+
+
+class EndpointNotFound(Exception):
+    pass
+
+
+class SignatureRejected(Exception):
+    """The message is the verifier's reason, never a secret."""
+
+
+class PayloadRejected(Exception):
+    pass
+
+
+# --- endpoints ------------------------------------------------------------------------------
+
+
+def endpoint_create(
+    *, customer: Customer, provider: str, credential: Credential, active: bool = True
+) -> WebhookEndpoint:
+    try:
+        verifies = get_provider(provider).verifies_webhooks
+    except ProviderNotRegistered as exc:
+        raise ValidationError({"provider": str(exc)}) from None
+    if not verifies:
+        raise ValidationError({"provider": f"Provider '{provider}' does not send webhooks."})
+    if (
+        credential.provider != provider
+        or credential.purpose != CredentialPurpose.WEBHOOK_SIGNING
+        or credential.customer_id not in (None, customer.pk)
+    ):
+        raise ValidationError(
+            {
+                "credential": f"Credential {credential.pk} is not a {provider} webhook_signing "
+                f"credential usable by customer '{customer.slug}'."
+            }
+        )
+    return WebhookEndpoint.objects.create(
+        customer=customer, provider=provider, credential=credential, active=active
+    )
+
+
+# --- receiving ------------------------------------------------------------------------------
+
+
+def _stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    # Credentials (Authorization, cookies) and signatures have no use after verification.
+    return {name: value for name, value in headers.items() if name.lower() not in SECRET_HEADERS}
+
+
+def _enqueue(event_ids: Iterable[int]) -> None:
+    """Put tasks on the broker; if it is down, clear the marker so the dispatcher retries soon."""
+    for event_id in event_ids:
+        try:
+            async_task(TASK_PATH, event_id, q_options={"task_name": f"inbound-{event_id}"})
+        except Exception as exc:
+            logger.warning(
+                "webhooks.enqueue_failed event=%s error=%s", event_id, exc.__class__.__name__
+            )
+            InboundEvent.objects.filter(pk=event_id).update(enqueued_until=None)
+
+
+def _enqueue_marker():
+    return timezone.now() + timedelta(seconds=settings.SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)
+
+
+def _reject(endpoint: WebhookEndpoint, reason: str) -> SignatureRejected:
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        rejected_signatures=F("rejected_signatures") + 1, last_rejected_at=timezone.now()
+    )
+    logger.warning(
+        "webhooks.signature_rejected endpoint=%s provider=%s reason=%s",
+        endpoint.public_id,
+        endpoint.provider,
+        reason,
+    )
+    return SignatureRejected(reason)
+
+
+def inbound_webhook_receive(
+    *,
+    provider: str,
+    endpoint_id,
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    remote_ip: str | None,
+) -> tuple[InboundEvent, bool]:
+    """Verify and store one webhook; returns (event, created). ``created`` is False for a
+    duplicate of an event already stored, which is not processed again.
+
+    Raises ``EndpointNotFound``, ``SignatureRejected`` (counted on the endpoint) or
+    ``PayloadRejected``; database errors propagate so the provider is told to retry."""
+    endpoint = (
+        WebhookEndpoint.objects.select_related("credential", "customer")
+        .filter(public_id=endpoint_id, provider=provider, active=True, customer__active=True)
+        .first()
+    )
+    if endpoint is None:
+        raise EndpointNotFound
+    adapter = get_provider(provider)
+    candidates = [
+        (version, fields.get("secret", ""))
+        for version, fields in credential_verification_secrets(credential=endpoint.credential)
+    ]
+    try:
+        version = adapter.verify(body, headers, candidates, url)
+    except SignatureInvalid as exc:
+        raise _reject(endpoint, str(exc)) from None
+    try:
+        # Every verifying provider sends JSON objects; refusing anything else here keeps a body
+        # that can never be processed out of the event log.
+        parse_json_body(body)
+        external_id = adapter.event_id(body, headers)[:255]
+    except PayloadInvalid as exc:
+        raise PayloadRejected(str(exc)) from None
+    credential_version_mark_used(credential=endpoint.credential, version=version)
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                endpoint=endpoint,
+                provider=provider,
+                external_id=external_id,
+                body=body,
+                headers=_stored_headers(headers),
+                remote_ip=remote_ip,
+                signature_version=version,
+                attempt_limit=RetryPolicy().max_attempts,
+                next_attempt_at=timezone.now(),
+                enqueued_until=_enqueue_marker(),
+            )
+            transaction.on_commit(lambda: _enqueue([event.pk]))
+    except IntegrityError:
+        existing = InboundEvent.objects.filter(endpoint=endpoint, external_id=external_id).first()
+        if existing is None:
+            raise
+        logger.info("webhooks.duplicate endpoint=%s external_id=%s", endpoint.pk, external_id)
+        return existing, False
+    logger.info(
+        "webhooks.received event=%s endpoint=%s provider=%s signature_version=%s",
+        event.pk,
+        endpoint.pk,
+        provider,
+        version,
+    )
+    return event, True
+
+
+# --- processing -----------------------------------------------------------------------------
+
+
+def _claim(event_id: int) -> InboundEvent | None:
+    """Take the lease on a due event; an expired lease (dead worker) may be taken over."""
+    now = timezone.now()
+    claimed = (
+        InboundEvent.objects.filter(
+            pk=event_id, status__in=PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
+        )
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            lease_token=uuid.uuid4(),
+            lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            enqueued_until=None,
+        )
+    )
+    if not claimed:
+        return None
+    return InboundEvent.objects.select_related("endpoint__customer").get(pk=event_id)
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+def _envelope(event: InboundEvent, normalised) -> dict:
+    return {
+        "id": f"evt_{event.key.hex}",
+        "type": normalised.type,
+        "occurred_at": normalised.occurred_at,
+        "customer": event.endpoint.customer.slug,
+        "provider": event.provider,
+        "data": normalised.data,
+    }
+
+
+def _fan_out(event: InboundEvent) -> int:
+    """One outbound delivery per matching subscription, created in the caller's transaction so
+    a failed attempt leaves none behind (and a retry does not send twice)."""
+    matching = selectors.subscriptions_matching(
+        event_type=event.type, customer_id=event.endpoint.customer_id
+    )
+    for subscription in matching:
+        delivery_create(
+            api_key=None,
+            customer=event.endpoint.customer.slug,
+            action=OUTBOUND_ACTION,
+            input={"subscription": subscription.pk, "event": event.pk},
+        )
+    return len(matching)
+
+
+def inbound_event_process(*, event_id: int) -> str | None:
+    """Normalise one stored event and fan it out. Returns its new status, or None when there
+    was nothing to do (not due, taken by another worker, finished)."""
+    event = _claim(event_id)
+    if event is None:
+        return None
+    mine = InboundEvent.objects.filter(pk=event.pk, lease_token=event.lease_token)
+    now = timezone.now()
+    settled = dict(lease_token=None, lease_until=None, processed_at=now, error="")
+    try:
+        with transaction.atomic():
+            normalised = get_provider(event.provider).normalise(bytes(event.body), event.headers)
+            if normalised is None:
+                status, changes = Status.IGNORED, {}
+            else:
+                event.type = normalised.type[:200]
+                event.envelope = _envelope(event, normalised)
+                fanned = _fan_out(event)
+                status, changes = Status.PROCESSED, {"type": event.type, "envelope": event.envelope}
+            if not mine.update(status=status, **changes, **settled):
+                raise _LeaseLost
+    except _LeaseLost:
+        logger.warning("webhooks.lease_lost event=%s", event.pk)
+        return None
+    except Exception as exc:
+        return _fail(event, mine, exc)
+    if status == Status.PROCESSED:
+        logger.info(
+            "webhooks.processed event=%s type=%s fanned_out=%s", event.pk, event.type, fanned
+        )
+    else:
+        logger.info("webhooks.ignored event=%s", event.pk)
+    return status
+
+
+def _fail(event: InboundEvent, mine, exc: Exception) -> str:
+    """Retry with the delivery engine's policy; a malformed payload never gets better."""
+    if isinstance(exc, PayloadInvalid):
+        outcome, error = "terminal", f"Malformed payload: {exc}"
+    else:
+        outcome, error = "retryable", f"{exc.__class__.__name__}: {exc}"
+        logger.exception("webhooks.process_failed event=%s", event.pk)
+    decision = decide_retry(
+        policy=RetryPolicy(),
+        attempt=event.attempts,
+        attempt_limit=event.attempt_limit,
+        outcome=outcome,
+    )
+    now = timezone.now()
+    if decision.retry:
+        status = Status.FAILED
+        changes = {"next_attempt_at": now + timedelta(seconds=decision.delay_seconds)}
+    else:
+        status, changes = Status.DEAD, {"processed_at": now}
+        error = f"{error} ({decision.reason})"
+    mine.update(status=status, error=error, lease_token=None, lease_until=None, **changes)
+    return status
+
+
+def inbound_events_relay_due() -> int:
+    """Dispatcher step: queue due events with no task in the broker (lost messages, retries,
+    expired leases), topping the broker up to SWITCHYARD_RELAY_MAX_QUEUED."""
+    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - get_broker().queue_size()
+    queued = 0
+    while room > 0:
+        now = timezone.now()
+        due = (
+            InboundEvent.objects.filter(status__in=PENDING, next_attempt_at__lte=now)
+            .filter(Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now))
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        )
+        with transaction.atomic():
+            ids = list(
+                due.order_by("next_attempt_at")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[: min(room, settings.SWITCHYARD_RELAY_BATCH)]
+            )
+            if not ids:
+                break
+            InboundEvent.objects.filter(pk__in=ids).update(enqueued_until=_enqueue_marker())
+        _enqueue(ids)
+        queued += len(ids)
+        room -= len(ids)
+    return queued
+
+
+def inbound_events_replay(*, queryset, enqueue: bool = True) -> int:
+    """Process finished events again (dead letters after a fix, or processed ones to re-send),
+    with a fresh retry budget; in chunks so any number fits in bounded memory."""
+    finished = queryset.exclude(status__in=PENDING).order_by("pk")
+    total, last_id = 0, 0
+    while chunk := list(finished.filter(pk__gt=last_id).values_list("pk", flat=True)[:BULK_CHUNK]):
+        last_id = chunk[-1]
+        with transaction.atomic():
+            total += (
+                InboundEvent.objects.filter(pk__in=chunk)
+                .exclude(status__in=PENDING)
+                .update(
+                    status=Status.RECEIVED,
+                    attempt_limit=F("attempts") + RetryPolicy().max_attempts,
+                    next_attempt_at=timezone.now(),
+                    enqueued_until=_enqueue_marker() if enqueue else None,
+                    processed_at=None,
+                    error="",
+                )
+            )
+            if enqueue:
+                transaction.on_commit(lambda chunk=chunk: _enqueue(chunk))
+        logger.info("webhooks.replayed count=%s", len(chunk))
+    return total
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def _secret_add(*, subscription: Subscription, version: int, secret: str) -> SubscriptionSecret:
+    ring = keyring()
+    key_id, ciphertext = ring.encrypt(
+        secret.encode(), aad=selectors.secret_aad(subscription.pk, version)
+    )
+    return SubscriptionSecret.objects.create(
+        subscription=subscription,
+        version=version,
+        key_id=key_id,
+        ciphertext=ciphertext,
+        hint=f"…{ring.fingerprint(secret.encode())[-4:]}",
+    )
+
+
+def _validate(*, url: str, event_types, allow_private: bool) -> None:
+    errors = {}
+    try:
+        destination_check(url, allow_private=allow_private)
+    except DestinationRefused as exc:
+        errors["url"] = str(exc)
+    if not isinstance(event_types, list) or not event_types:
+        errors["event_types"] = 'Give a non-empty list, e.g. ["*"] or ["trello.*"].'
+    elif bad := [t for t in event_types if not EVENT_TYPE_PATTERN.match(str(t))]:
+        errors["event_types"] = f"Invalid event type pattern: {bad[0]!r}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def subscription_create(
+    *,
+    url: str,
+    event_types: list[str],
+    allow_private: bool = False,
+    customer: Customer | None = None,
+) -> tuple[Subscription, str]:
+    """Returns (subscription, secret); the secret is not retrievable afterwards."""
+    _validate(url=url, event_types=event_types, allow_private=allow_private)
+    secret = _new_secret()
+    with transaction.atomic():
+        subscription = Subscription.objects.create(
+            url=url, event_types=event_types, allow_private=allow_private, customer=customer
+        )
+        _secret_add(subscription=subscription, version=1, secret=secret)
+    logger.info("webhooks.subscription_created subscription=%s", subscription.pk)
+    return subscription, secret
+
+
+def subscription_rotate_secret(
+    *, subscription: Subscription, grace_seconds: int = DEFAULT_GRACE_SECONDS
+) -> str:
+    """A new current secret; the old ones keep signing for ``grace_seconds`` (0 = stop now)."""
+    if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+        raise ValidationError({"grace_seconds": f"Between 0 and {MAX_GRACE_SECONDS} seconds."})
+    secret = _new_secret()
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        versions = locked.secrets.all()
+        latest = max((v.version for v in versions), default=0)
+        grace_until = now + timedelta(seconds=grace_seconds)
+        # A secret already expiring sooner keeps its earlier end; none is extended.
+        versions.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=grace_until)).update(
+            expires_at=grace_until
+        )
+        _secret_add(subscription=locked, version=latest + 1, secret=secret)
+    logger.info(
+        "webhooks.subscription_secret_rotated subscription=%s version=%s grace_seconds=%s",
+        subscription.pk,
+        latest + 1,
+        grace_seconds,
+    )
+    return secret
+
+
+def subscription_disable(*, subscription_id: int, reason: str) -> None:
+    updated = Subscription.objects.filter(pk=subscription_id, active=True).update(
+        active=False, disabled_at=timezone.now(), disabled_reason=reason[:200]
+    )
+    if updated:
+        logger.warning(
+            "webhooks.subscription_disabled subscription=%s reason=%s", subscription_id, reason
+        )

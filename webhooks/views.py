@@ -1,0 +1,79 @@
+"""The receiver: ``POST /webhooks/<provider>/<endpoint_id>/`` (HEAD answers 200 for Trello).
+
+Order (DESIGN §6): size → endpoint → signature on the raw bytes → JSON → de-duplicate → persist
+→ commit → 2xx. Processing happens later, from the stored row."""
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from config.api.problems import problem_response
+from webhooks import services
+
+__all__ = ("receive",)
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 64 * 1024
+
+
+def _read_body(request) -> bytes | None:
+    """The body, or None when it exceeds the limit. The middleware refuses a large
+    Content-Length; a chunked body has none, so it is read here with the limit enforced."""
+    limit = settings.SWITCHYARD_MAX_BODY_BYTES
+    body = bytearray()
+    while chunk := request.read(CHUNK_BYTES):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _url(request) -> str:
+    """The URL the provider called, as it was given out (Trello signs it)."""
+    if settings.SWITCHYARD_PUBLIC_URL:
+        return settings.SWITCHYARD_PUBLIC_URL + request.get_full_path()
+    return request.build_absolute_uri()
+
+
+@csrf_exempt
+@transaction.non_atomic_requests
+@require_http_methods(["POST", "HEAD"])
+def receive(request, provider: str, endpoint_id):
+    if request.method == "HEAD":
+        # Trello checks the callback URL with a bodiless HEAD before creating a webhook.
+        return HttpResponse(status=200)
+    body = _read_body(request)
+    if body is None:
+        limit = settings.SWITCHYARD_MAX_BODY_BYTES
+        return problem_response(
+            413, "payload-too-large", f"Request body exceeds the limit of {limit} bytes."
+        )
+    try:
+        event, created = services.inbound_webhook_receive(
+            provider=provider,
+            endpoint_id=endpoint_id,
+            body=body,
+            headers=dict(request.headers),
+            url=_url(request),
+            remote_ip=request.META.get("REMOTE_ADDR") or None,
+        )
+    except services.EndpointNotFound:
+        return problem_response(404, "not-found", "No active webhook endpoint at this URL.")
+    except services.SignatureRejected as exc:
+        return problem_response(401, "signature-invalid", str(exc))
+    except services.PayloadRejected as exc:
+        return problem_response(400, "payload-invalid", str(exc))
+    except DatabaseError:
+        # Not stored means not acknowledged: a 5xx makes the provider deliver it again.
+        logger.exception("webhooks.persist_failed provider=%s endpoint=%s", provider, endpoint_id)
+        return problem_response(
+            503, "unavailable", "The event could not be stored; deliver it again later."
+        )
+    if created:
+        return JsonResponse({"id": event.pk, "status": "accepted"}, status=202)
+    return JsonResponse({"id": event.pk, "status": "duplicate"}, status=200)
