@@ -4,6 +4,7 @@ Creation and rotation have their own views (like Django's password change), beca
 must go through ``credentials.services`` and must never be rendered back into a page."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 
 from credentials import services
@@ -103,6 +105,7 @@ class CredentialAdmin(admin.ModelAdmin):
         "rotated_at",
     ]
     inlines = [CredentialVersionInline, CredentialAuditInline]
+    actions = ["revoke_previous_selected"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("versions")
@@ -125,6 +128,33 @@ class CredentialAdmin(admin.ModelAdmin):
             )
             or "-"
         )
+
+    @admin.action(
+        description="Revoke previous versions now (end their grace period)",
+        permissions=["rotate"],
+    )
+    def revoke_previous_selected(self, request, queryset):
+        if not request.POST.get("post"):
+            context = {
+                "title": "Revoke previous versions?",
+                "credentials": queryset,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return self._render(request, "confirm_revoke.html", context)
+        revoked = 0
+        for credential in queryset:
+            count = services.credential_revoke(
+                credential=credential, created_by=request.user, reason="admin: revoke previous"
+            )
+            if count:
+                self.log_change(request, credential, f"Revoked {count} previous version(s).")
+            revoked += count
+        self.message_user(
+            request,
+            ngettext("Revoked %d version.", "Revoked %d versions.", revoked) % revoked,
+            messages.SUCCESS,
+        )
+        return None
 
     def lookup_allowed(self, lookup, value, request=None):
         if any(word in lookup for word in REFUSED_LOOKUP_WORDS):

@@ -158,3 +158,22 @@ def test_audit_log_is_read_only(admin_client, trello_acme):
     )
     assert change.status_code == 403
     assert admin_client.get("/admin/credentials/credentialauditentry/add/").status_code == 403
+
+
+def test_revoke_previous_action_confirms_then_revokes(staff, trello_acme):
+    from credentials.services import credential_rotate
+
+    credential_rotate(credential=trello_acme, fields={**TRELLO_FIELDS, "token": NEW_TOKEN})
+    changelist = "/admin/credentials/credential/"
+    selection = {"action": "revoke_previous_selected", "_selected_action": [trello_acme.pk]}
+    assert b"revoke_previous_selected" not in staff.get(changelist).content  # needs the permission
+    staff.user.user_permissions.add(Permission.objects.get(codename="rotate_credential"))
+    confirm = staff.post(changelist, selection)
+    assert b"Yes, revoke them" in confirm.content
+    assert trello_acme.versions.get(version=1).state == "previous"
+    done = staff.post(changelist, {**selection, "post": "yes"}, follow=True)
+    assert b"Revoked 1 version." in done.content
+    assert {v.version: v.state for v in trello_acme.versions.all()} == {
+        1: "revoked",
+        2: "current",
+    }
