@@ -1,0 +1,131 @@
+from rest_framework import serializers
+
+from webhooks.models import InboundEvent, Subscription, WebhookEndpoint
+from webhooks.selectors import endpoint_receive_url
+from webhooks.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
+
+__all__ = (
+    "EndpointCreateSerializer",
+    "EndpointSerializer",
+    "InboundEventDetailSerializer",
+    "InboundEventFilterSerializer",
+    "InboundEventSerializer",
+    "RotateSecretSerializer",
+    "SubscriptionCreateSerializer",
+    "SubscriptionSerializer",
+)
+
+
+class EndpointCreateSerializer(serializers.Serializer):
+    customer = serializers.SlugField(max_length=64)
+    provider = serializers.CharField(max_length=32)
+    credential = serializers.IntegerField(min_value=1, help_text="A webhook_signing credential.")
+    active = serializers.BooleanField(default=True)
+
+
+class EndpointSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    customer = serializers.CharField(source="customer.slug")
+    credential = serializers.IntegerField(source="credential_id")
+    url = serializers.SerializerMethodField(help_text="Give this URL to the provider.")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id",
+            "url",
+            "customer",
+            "provider",
+            "credential",
+            "active",
+            "rejected_signatures",
+            "last_rejected_at",
+            "created_at",
+        ]
+
+    def get_url(self, endpoint) -> str:
+        return endpoint_receive_url(endpoint=endpoint, request=self.context.get("request"))
+
+
+class InboundEventSerializer(serializers.ModelSerializer):
+    endpoint = serializers.UUIDField(source="endpoint.public_id")
+    customer = serializers.CharField(source="endpoint.customer.slug")
+
+    class Meta:
+        model = InboundEvent
+        fields = [
+            "id",
+            "endpoint",
+            "customer",
+            "provider",
+            "external_id",
+            "type",
+            "status",
+            "received_at",
+            "processed_at",
+            "signature_version",
+            "attempts",
+            "next_attempt_at",
+            "error",
+        ]
+
+
+class InboundEventDetailSerializer(InboundEventSerializer):
+    body = serializers.SerializerMethodField(help_text="The raw body as text.")
+
+    class Meta(InboundEventSerializer.Meta):
+        fields = [*InboundEventSerializer.Meta.fields, "headers", "body", "envelope"]
+
+    def get_body(self, event) -> str:
+        return bytes(event.body).decode("utf-8", errors="replace")
+
+
+class InboundEventFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=InboundEvent.Status.choices, required=False)
+    provider = serializers.CharField(required=False)
+    type = serializers.CharField(required=False)
+    external_id = serializers.CharField(required=False)
+    customer = serializers.SlugField(required=False)
+    received_after = serializers.DateTimeField(required=False)
+    received_before = serializers.DateTimeField(required=False)
+
+
+class SubscriptionCreateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2000)
+    event_types = serializers.ListField(child=serializers.CharField(max_length=200), min_length=1)
+    allow_private = serializers.BooleanField(default=False)
+    customer = serializers.SlugField(
+        required=False, allow_null=True, help_text="Only this customer's events."
+    )
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer.slug", allow_null=True, default=None)
+    secret_versions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "url",
+            "event_types",
+            "customer",
+            "allow_private",
+            "active",
+            "disabled_at",
+            "disabled_reason",
+            "created_at",
+            "secret_versions",
+        ]
+
+    def get_secret_versions(self, subscription) -> list[dict]:
+        return [
+            {"version": s.version, "hint": s.hint, "expires_at": s.expires_at}
+            for s in subscription.secrets.all()
+        ]
+
+
+class RotateSecretSerializer(serializers.Serializer):
+    grace_seconds = serializers.IntegerField(
+        min_value=0, max_value=MAX_GRACE_SECONDS, default=DEFAULT_GRACE_SECONDS
+    )
