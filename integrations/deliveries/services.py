@@ -180,6 +180,7 @@ def _claim(delivery_id: int) -> Delivery | None:
         lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
         attempts=F("attempts") + 1,
         enqueued_until=None,
+        updated_at=now,
     )
     if not claimed:
         return None
@@ -316,7 +317,12 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
         if status != Status.PENDING:
             changes["finished_at"] = now
         settled = mine.update(
-            status=status, lease_token=None, lease_until=None, manual_retry=False, **changes
+            status=status,
+            lease_token=None,
+            lease_until=None,
+            manual_retry=False,
+            updated_at=now,
+            **changes,
         )
     if not settled:
         # The lease expired mid-attempt and another worker took over; its result wins.
@@ -368,8 +374,9 @@ def delivery_cancel(*, delivery: Delivery) -> Delivery:
 
 def deliveries_cancel(*, queryset) -> int:
     """Cancel the pending and dead deliveries among ``queryset``; in-flight ones finish first."""
+    now = timezone.now()
     return queryset.filter(status__in=[Status.PENDING, Status.DEAD]).update(
-        status=Status.CANCELLED, finished_at=timezone.now(), enqueued_until=None
+        status=Status.CANCELLED, finished_at=now, enqueued_until=None, updated_at=now
     )
 
 
@@ -398,6 +405,7 @@ def dead_letters_retry(*, ids: Iterable[int] | None = None, queryset=None, enque
                 dead_reason="",
                 finished_at=None,
                 manual_retry=True,
+                updated_at=now,
             )
             if enqueue:
                 transaction.on_commit(lambda chunk=chunk: _enqueue(chunk))
@@ -452,6 +460,7 @@ def deliveries_recover_leases() -> int:
         lease_token=None,
         lease_until=None,
         finished_at=now,
+        updated_at=now,
     )
     retried = expired.update(
         status=Status.PENDING,
@@ -460,6 +469,7 @@ def deliveries_recover_leases() -> int:
         last_error=lost,
         lease_token=None,
         lease_until=None,
+        updated_at=now,
     )
     if dead or retried:
         logger.warning("deliveries.leases_recovered retried=%s dead=%s", retried, dead)
