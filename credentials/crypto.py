@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
 
 __all__ = (
     "DEVELOPMENT_KEY_FILENAME",
@@ -102,6 +103,7 @@ class Keyring:
     def key_ids(self) -> list[str]:
         return list(self._keys)
 
+    @sensitive_variables("plaintext")
     def encrypt(self, plaintext: bytes, *, aad: bytes) -> tuple[str, bytes]:
         """Returns (key id, nonce + ciphertext)."""
         nonce = os.urandom(NONCE_BYTES)
@@ -109,6 +111,7 @@ class Keyring:
             nonce, plaintext, aad
         )
 
+    @sensitive_variables()
     def decrypt(self, key_id: str, blob: bytes, *, aad: bytes, what: str) -> bytes:
         """``what`` names the row in the error ("credential 7 version 2")."""
         master = self._keys.get(key_id)
@@ -127,6 +130,7 @@ class Keyring:
                 "or has been tampered with."
             ) from None
 
+    @sensitive_variables("plaintext")
     def fingerprint(self, plaintext: bytes) -> str:
         return hmac.new(self._fingerprint_key, plaintext, hashlib.sha256).hexdigest()
 

@@ -2,6 +2,7 @@
 
 Plaintext exists only inside these functions and in ``ResolvedCredential.fields`` handed to the
 caller; it is never logged, never put in an exception message and never stored unencrypted.
+``sensitive_variables`` keeps it out of Django's error reports, which show frame locals.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from credentials.crypto import keyring
 from credentials.exceptions import CredentialConflict, CredentialNotConfigured
@@ -81,6 +83,7 @@ def _aad(credential: Credential, version: int) -> bytes:
     ).encode()
 
 
+@sensitive_variables("fields", "value")
 def _validated_fields(*, provider: str, purpose: str, fields: dict) -> dict[str, str]:
     """The fields a provider declares for a purpose; errors name the offending field."""
     try:
@@ -113,6 +116,7 @@ def _validated_fields(*, provider: str, purpose: str, fields: dict) -> dict[str,
     return {name: value for name, value in fields.items() if value}
 
 
+@sensitive_variables("fields", "plaintext")
 def _version_add(
     *, credential: Credential, number: int, fields: dict[str, str], state: str, created_by
 ) -> CredentialVersion:
@@ -159,11 +163,13 @@ def _plaintext(version: CredentialVersion) -> bytes:
     )
 
 
+@sensitive_variables()
 def version_decrypt(version: CredentialVersion) -> dict[str, str]:
     """Decrypt one version's fields; ``DecryptionFailed`` names the row, never the secret."""
     return json.loads(_plaintext(version))
 
 
+@sensitive_variables("fields")
 def credential_create(
     *,
     provider: str,
@@ -230,6 +236,7 @@ def credential_update(
     return credential
 
 
+@sensitive_variables("fields")
 def credential_rotate(
     *,
     credential: Credential,
@@ -402,6 +409,7 @@ def credential_resolve(
     )
 
 
+@sensitive_variables()
 def credential_verification_secrets(*, credential: Credential) -> list[tuple[int, dict[str, str]]]:
     """(version number, fields) of the current and every previous version still in grace, newest
     first: inbound signature checks try each, and record which version matched."""
@@ -439,6 +447,7 @@ def credential_version_mark_used(
     ).update(last_used_at=now)
 
 
+@sensitive_variables()
 def credential_versions_reencrypt(*, batch_size: int = 200) -> int:
     """Move one batch of versions not under the primary master key onto it; returns how many
     moved (0 = done). Safe to interrupt and re-run: each row moves with a compare-and-set on its

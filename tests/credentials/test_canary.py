@@ -132,3 +132,32 @@ def _credential(pk):
     from credentials.models import Credential
 
     return Credential.objects.get(pk=pk)
+
+
+def test_error_reports_hide_secrets(acme, monkeypatch):
+    """Django's error reports (mails to ADMINS, Sentry-style handlers) show frame locals."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    from credentials import services
+
+    canary = f"canary-{uuid.uuid4().hex}"
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services.CredentialVersion.objects, "create", explode)
+    try:
+        services.credential_create(
+            provider="trello",
+            purpose="api",
+            customer=acme,
+            fields={"api_key": "k", "token": canary},
+        )
+    except RuntimeError:
+        exc_type, exc, tb = sys.exc_info()
+        # From the service's frame on: this test's own frame holds the canary, of course.
+        report = ExceptionReporter(None, exc_type, exc, tb.tb_next).get_traceback_html()
+    assert "database went away" in report and "_version_add" in report
+    assert canary not in report
