@@ -1,3 +1,5 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from credentials.models import Credential, CredentialVersion
@@ -60,6 +62,7 @@ class CredentialSerializer(serializers.ModelSerializer):
         return current[0] if current else None
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class VisibleCustomerField(serializers.SlugRelatedField):
     """A customer slug, looked up only among the customers the request's API key may see."""
 
