@@ -28,3 +28,19 @@ def move_card():
         "action": "trello.move_card",
         "input": {"card_id": CARD, "list_id": LIST},
     }
+
+
+@pytest.fixture
+def two_pending_one_dead(acme):
+    """Three queued ``trello.move_card`` deliveries for acme, the oldest moved to the dead letters."""
+    from integrations.deliveries import services
+    from integrations.models import Delivery
+
+    for n in range(3):
+        services.delivery_create(
+            api_key=None,
+            customer="acme",
+            action="trello.move_card",
+            input={"card_id": CARD, "list_id": f"{n:024x}"},
+        )
+    Delivery.objects.filter(pk=Delivery.objects.order_by("pk").first().pk).update(status="dead")
