@@ -1,5 +1,7 @@
 import pytest
 
+from integrations.limits.stores import limit_store
+
 CARD = "5abbe4b7ddc1b351ef961414"
 LIST = "5abbe4b7ddc1b351ef961415"
 TRELLO_KEY = "a" * 31 + "1"
@@ -32,7 +34,7 @@ def move_card():
 
 @pytest.fixture
 def two_pending_one_dead(acme):
-    """Three queued ``trello.move_card`` deliveries for acme, the oldest moved to the dead letters."""
+    """Three queued ``trello.move_card`` deliveries for acme; the oldest is a dead letter."""
     from integrations.deliveries import services
     from integrations.models import Delivery
 
@@ -44,3 +46,14 @@ def two_pending_one_dead(acme):
             input={"card_id": CARD, "list_id": f"{n:024x}"},
         )
     Delivery.objects.filter(pk=Delivery.objects.order_by("pk").first().pk).update(status="dead")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits(request):
+    """Rate-limit windows, cool-downs and breakers start empty: in Redis they outlive the
+    test's database transaction."""
+    if "django_db_setup" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        request.getfixturevalue("django_db_blocker").unblock()
+        limit_store().reset()
+        request.getfixturevalue("django_db_blocker").restore()
+    yield
