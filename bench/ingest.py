@@ -1,0 +1,280 @@
+"""Ingest benchmark: signed Standard Webhooks at a fixed concurrency against the project under
+gunicorn on PostgreSQL, compared with a bare Django view answering 202 in the same run.
+
+    .venv/bin/python bench/ingest.py [--duration 10] [--concurrency 32] [--workers 2]
+
+It creates a throwaway PostgreSQL database (dropped afterwards), migrates it, starts gunicorn,
+a django-q2 worker and the dispatcher, loads the bare view and then the receiver, waits for the
+events to be processed and prints accepted / persisted / processed counts. Speed is reported,
+never asserted; the counts must agree (no event acknowledged and then lost)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from standardwebhooks.webhooks import Webhook
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+FINISHED = ("processed", "ignored", "dead")
+
+SEED = """
+from credentials.services import credential_create
+from customers.models import Customer, Region
+from webhooks.services import endpoint_create
+region = Region.objects.create(code="eu", name="EU")
+customer = Customer.objects.create(slug="bench", name="Bench", region=region)
+credential = credential_create(provider="standard_webhooks", purpose="webhook_signing",
+                               customer=customer, fields={"secret": %r})
+print(endpoint_create(customer=customer, provider="standard_webhooks", credential=credential).path)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Load:
+    """``concurrency`` threads POSTing for ``duration`` seconds; latencies of 2xx answers."""
+
+    def __init__(self, port: int, path: str, *, signed: bool):
+        self.port, self.path, self.signed = port, path, signed
+        self.latencies: list[float] = []
+        self.errors: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.webhook = Webhook(SECRET)
+
+    def _request(self) -> tuple[bytes, dict]:
+        msg_id = f"msg_{uuid.uuid4().hex}"
+        now = datetime.now(tz=UTC)
+        body = json.dumps(
+            {"type": "bench.ping", "timestamp": now.isoformat(), "data": {"id": msg_id}}
+        )
+        headers = {"Content-Type": "application/json"}
+        if self.signed:
+            headers.update(
+                {
+                    "webhook-id": msg_id,
+                    "webhook-timestamp": str(int(now.timestamp())),
+                    "webhook-signature": self.webhook.sign(msg_id, now, body),
+                }
+            )
+        return body.encode(), headers
+
+    def _worker(self, deadline: float) -> None:
+        latencies, errors = [], {}
+        while time.monotonic() < deadline:
+            body, headers = self._request()
+            started = time.perf_counter()
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                connection.request("POST", self.path, body=body, headers=headers)
+                status = connection.getresponse().status
+                connection.close()
+            except OSError as exc:
+                errors[exc.__class__.__name__] = errors.get(exc.__class__.__name__, 0) + 1
+                continue
+            if 200 <= status < 300:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors[f"http_{status}"] = errors.get(f"http_{status}", 0) + 1
+        with self.lock:
+            self.latencies += latencies
+            for name, count in errors.items():
+                self.errors[name] = self.errors.get(name, 0) + count
+
+    def run(self, *, concurrency: int, duration: float) -> dict:
+        deadline = time.monotonic() + duration
+        started = time.monotonic()
+        threads = [
+            threading.Thread(target=self._worker, args=(deadline,)) for _ in range(concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        ordered = sorted(self.latencies)
+
+        def pct(p: float) -> float:
+            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0
+
+        return {
+            "ok": len(ordered),
+            "per_second": len(ordered) / elapsed,
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "errors": self.errors,
+        }
+
+
+class Stack:
+    def __init__(self, env: dict):
+        self.env = env
+        self.processes: list[subprocess.Popen] = []
+        self.logdir = Path(env["SWITCHYARD_VAR_DIR"])
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode:
+            raise SystemExit(f"manage.py {args[0]} failed:\n{result.stderr}")
+        return result.stdout
+
+    def start(self, name: str, argv: list[str]) -> None:
+        log = (self.logdir / f"{name}.log").open("w")
+        self.processes.append(
+            subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_for_http(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("gunicorn did not come up")
+
+
+def counts(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT status, count(*) FROM webhooks_inboundevent GROUP BY status"
+        ).fetchall()
+    return dict(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="server")
+    parser.add_argument("--redis-url", default="", help="django-q2 broker (default: ORM)")
+    parser.add_argument("--drain-timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+
+    name = f"sy_bench_ingest_{os.getpid()}"
+    admin_dsn = f"{args.pg}/postgres"
+    with psycopg.connect(admin_dsn, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    dsn = f"{args.pg}/{name}"
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ingest_settings",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SWITCHYARD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": dsn.replace("postgresql://", "postgres://"),
+        "REDIS_URL": args.redis_url,
+        "SWITCHYARD_VAR_DIR": str(workdir),
+        "LOG_LEVEL": "WARNING",
+    }
+    stack = Stack(env)
+    try:
+        stack.manage("migrate", "--noinput")
+        path = stack.manage("shell", "-c", SEED % SECRET).strip().splitlines()[-1]
+        port = free_port()
+        stack.start(
+            "web",
+            [
+                str(VENV_BIN / "gunicorn"),
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
+                "--backlog",
+                "2048",
+            ],
+        )
+        wait_for_http(port)
+        stack.start("worker", [sys.executable, "manage.py", "qcluster"])
+        stack.start("dispatcher", [sys.executable, "manage.py", "dispatch"])
+
+        run = {"concurrency": args.concurrency, "duration": args.duration}
+        bare = Load(port, "/bench/bare/", signed=False).run(**run)
+        ingest = Load(port, path, signed=True).run(**run)
+        ratio = ingest["per_second"] / bare["per_second"] if bare["per_second"] else 0.0
+        print(
+            f"gunicorn workers={args.workers} concurrency={args.concurrency} "
+            f"duration={args.duration:g}s database=postgresql broker="
+            f"{'redis' if args.redis_url else 'orm'}"
+        )
+        for label, result in (("bare view (202)", bare), ("webhook ingest", ingest)):
+            print(
+                f"{label:16} {result['per_second']:8.1f} accepted/s  p50 {result['p50_ms']:6.1f} ms"
+                f"  p99 {result['p99_ms']:6.1f} ms  errors {result['errors'] or 0}"
+            )
+        print(f"ratio ingest/bare {ratio:.2f}")
+
+        deadline = time.monotonic() + args.drain_timeout
+        while time.monotonic() < deadline:
+            by_status = counts(dsn)
+            if sum(by_status.get(s, 0) for s in FINISHED) >= sum(by_status.values()):
+                break
+            time.sleep(0.5)
+        by_status = counts(dsn)
+        persisted = sum(by_status.values())
+        processed = by_status.get("processed", 0) + by_status.get("ignored", 0)
+        print(f"accepted {ingest['ok']}  persisted {persisted}  processed {processed}")
+        return 0 if ingest["ok"] == persisted == processed else 1
+    finally:
+        stack.stop()
+        with psycopg.connect(admin_dsn, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    sys.exit(main())

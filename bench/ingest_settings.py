@@ -1,0 +1,5 @@
+"""Settings for ``bench/ingest.py``: the project's, with the baseline view's URLs on top."""
+
+from config.settings import *  # noqa: F403
+
+ROOT_URLCONF = "ingest_urls"

@@ -1,0 +1,254 @@
+"""Inbound event log and dead letters (read-only, bulk Replay behind a confirmation and the
+``replay_inboundevent`` permission), endpoints with their receive URL, and subscriptions whose
+secret is shown once, on the page that created or rotated it, and never again."""
+
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_variables
+
+from webhooks import selectors, services
+from webhooks.models import DeadInboundEvent, InboundEvent, Subscription, WebhookEndpoint
+
+__all__ = (
+    "DeadInboundEventAdmin",
+    "InboundEventAdmin",
+    "SubscriptionAdmin",
+    "WebhookEndpointAdmin",
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "customer", "provider", "active", "rejected_signatures"]
+    list_filter = ["provider", "active"]
+    fields = [
+        "customer",
+        "provider",
+        "credential",
+        "active",
+        "receive_url",
+        "rejected_signatures",
+        "last_rejected_at",
+    ]
+    readonly_fields = ["receive_url", "rejected_signatures", "last_rejected_at"]
+    raw_id_fields = ["credential"]
+
+    @admin.display(description="Receive URL")
+    def receive_url(self, endpoint):
+        if endpoint.pk is None:
+            return "Shown once saved."
+        return format_html("<code>{}</code>", selectors.endpoint_receive_url(endpoint=endpoint))
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        try:
+            created = services.endpoint_create(
+                customer=obj.customer,
+                provider=obj.provider,
+                credential=obj.credential,
+                active=obj.active,
+            )
+        except ValidationError as exc:
+            raise PermissionDenied(exc.messages) from exc
+        obj.pk, obj.public_id = created.pk, created.public_id
+
+
+class InboundEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "received_at",
+        "provider",
+        "endpoint",
+        "type",
+        "status",
+        "signature_version",
+        "attempts",
+    ]
+    list_filter = ["status", "provider", "signature_version"]
+    search_fields = ["external_id", "type"]
+    date_hierarchy = "received_at"
+    fields = [
+        ("provider", "endpoint", "status"),
+        ("external_id", "type", "signature_version"),
+        ("received_at", "processed_at", "remote_ip"),
+        ("attempts", "attempt_limit", "next_attempt_at"),
+        "error",
+        "headers_pretty",
+        "raw_payload",
+        "envelope_pretty",
+    ]
+    readonly_fields = [
+        name for group in fields for name in (group if isinstance(group, tuple) else (group,))
+    ]
+    actions = ["replay"]
+
+    @admin.display(description="Headers")
+    def headers_pretty(self, event):
+        return format_html("<pre>{}</pre>", json.dumps(event.headers, indent=2, sort_keys=True))
+
+    @admin.display(description="Raw payload")
+    def raw_payload(self, event):
+        return format_html("<pre>{}</pre>", bytes(event.body).decode("utf-8", errors="replace"))
+
+    @admin.display(description="Normalised event")
+    def envelope_pretty(self, event):
+        return format_html("<pre>{}</pre>", json.dumps(event.envelope, indent=2))
+
+    def has_replay_permission(self, request):
+        opts = InboundEvent._meta
+        codename = get_permission_codename("replay", opts)
+        return request.user.has_perm(f"{opts.app_label}.{codename}")
+
+    @admin.action(description="Replay selected events", permissions=["replay"])
+    def replay(self, request, queryset):
+        if request.POST.get("post") == "yes":
+            count = services.inbound_events_replay(queryset=queryset)
+            self.message_user(
+                request,
+                ngettext("Replaying %d event.", "Replaying %d events.", count) % count,
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/webhooks/confirm_replay.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "events": queryset[:100],
+                "count": queryset.count(),
+                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+admin.site.register(InboundEvent, InboundEventAdmin)
+
+
+@admin.register(DeadInboundEvent)
+class DeadInboundEventAdmin(InboundEventAdmin):
+    list_display = ["id", "received_at", "provider", "endpoint", "type", "attempts", "error"]
+    list_filter = ["provider"]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["id", "url", "event_types", "customer", "active", "disabled_reason"]
+    list_filter = ["active"]
+    fields = ["url", "event_types", "customer", "allow_private", "active", "secret_versions"]
+    readonly_fields = ["secret_versions"]
+
+    @admin.display(description="Signing secrets")
+    def secret_versions(self, subscription):
+        if subscription.pk is None:
+            return "Generated on save and shown once."
+        rows = [
+            f"v{s.version} {s.hint} "
+            + (f"until {s.expires_at:%Y-%m-%d %H:%M}" if s.expires_at else "current")
+            for s in subscription.secrets.all()
+        ]
+        url = reverse("admin:webhooks_subscription_rotate", args=[subscription.pk])
+        return format_html(
+            "{}<br><a class='button' href='{}'>Rotate secret</a>", "; ".join(rows), url
+        )
+
+    def get_urls(self):
+        rotate = self.admin_site.admin_view(self.rotate_view)
+        return [
+            path("<int:pk>/rotate/", rotate, name="webhooks_subscription_rotate"),
+            *super().get_urls(),
+        ]
+
+    def has_rotate_permission(self, request):
+        opts = Subscription._meta
+        return request.user.has_perm(f"{opts.app_label}.rotate_subscription_secret")
+
+    @sensitive_variables("secret")
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(request, form_url, extra_context)
+
+    @sensitive_variables("secret")
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        try:
+            created, secret = services.subscription_create(
+                url=obj.url,
+                event_types=obj.event_types,
+                allow_private=obj.allow_private,
+                customer=obj.customer,
+            )
+        except ValidationError as exc:
+            raise PermissionDenied(exc.messages) from exc
+        obj.pk = created.pk
+        request._subscription_secret = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The secret is rendered into this one response, never stored in messages or sessions.
+        return self._show_secret(request, obj, request._subscription_secret, "created")
+
+    @sensitive_variables("secret")
+    def rotate_view(self, request, pk):
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        subscription = get_object_or_404(Subscription, pk=pk)
+        if request.method == "POST":
+            try:
+                grace = int(request.POST.get("grace_seconds", services.DEFAULT_GRACE_SECONDS))
+                secret = services.subscription_rotate_secret(
+                    subscription=subscription, grace_seconds=grace
+                )
+            except (ValueError, ValidationError):
+                self.message_user(
+                    request, "Give a grace period in seconds (0 to 7 days).", messages.ERROR
+                )
+            else:
+                self.log_change(request, subscription, "Rotated the signing secret.")
+                return self._show_secret(request, subscription, secret, "rotated")
+        return TemplateResponse(
+            request,
+            "admin/webhooks/rotate_secret.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": Subscription._meta,
+                "subscription": subscription,
+                "default_grace": services.DEFAULT_GRACE_SECONDS,
+            },
+        )
+
+    def _show_secret(self, request, subscription, secret, verb):
+        response = TemplateResponse(
+            request,
+            "admin/webhooks/show_secret.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": Subscription._meta,
+                "subscription": subscription,
+                "secret": secret,
+                "verb": verb,
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
