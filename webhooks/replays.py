@@ -1,0 +1,32 @@
+"""Inbound event replays: a stored event (raw body and headers, secrets stripped) as a JSON
+fixture under tests/replays/, so a payload that broke processing becomes a regression test."""
+
+from django.utils import timezone
+
+from integrations.constants import SECRET_HEADERS
+from webhooks.models import InboundEvent
+
+__all__ = ("EVENT_REPLAY_FORMAT", "inbound_event_replay_export")
+
+EVENT_REPLAY_FORMAT = "switchyard.inbound-event-replay/1"
+
+
+def inbound_event_replay_export(*, event: InboundEvent, name: str, description: str = "") -> dict:
+    # Stored headers never held secrets; dropping the denylist again covers rows older than it.
+    headers = {k: v for k, v in event.headers.items() if k.lower() not in SECRET_HEADERS}
+    return {
+        "format": EVENT_REPLAY_FORMAT,
+        "name": name,
+        "description": description,
+        "exported_at": timezone.now().isoformat(),
+        "event": {
+            "id": event.pk,
+            "provider": event.provider,
+            "external_id": event.external_id,
+            "type": event.type,
+            "status": event.status,
+            "error": event.error,
+            "headers": headers,
+            "body": bytes(event.body).decode("utf-8", errors="replace"),
+        },
+    }
