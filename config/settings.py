@@ -199,6 +199,24 @@ SWITCHYARD_RELAY_BATCH = env_int("SWITCHYARD_RELAY_BATCH", 200)
 # Idempotency-Key values are honoured for at least this long, then purged by upkeep.
 SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS = env_int("SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS", 48)
 
+# --- Limits ---------------------------------------------------------------------------------
+# A rate limit of R per S seconds is enforced over S plus this margin: requests reach the
+# provider a little after the limiter admits them, and not always in order.
+SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS = float(env_str("SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS", "0.2"))
+# The breaker of a provider+region opens after this many distinct deliveries failed in a row
+# (5xx, timeouts), and lets one probe through after the cool-off.
+SWITCHYARD_BREAKER_FAILURES = env_int("SWITCHYARD_BREAKER_FAILURES", 5)
+SWITCHYARD_BREAKER_COOL_OFF_SECONDS = float(env_str("SWITCHYARD_BREAKER_COOL_OFF_SECONDS", "30"))
+# Fairness: one customer never has more than this many deliveries queued or in flight, so
+# another customer's delivery waits behind at most that many.
+SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT = env_int("SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT", 500)
+# Due deliveries travel to workers in tasks of up to this many ids; a task stops claiming after
+# SWITCHYARD_SEND_BATCH_SECONDS and hands the rest back, well inside the task timeout.
+SWITCHYARD_SEND_BATCH = env_int("SWITCHYARD_SEND_BATCH", 50)
+SWITCHYARD_SEND_BATCH_SECONDS = float(env_str("SWITCHYARD_SEND_BATCH_SECONDS", "10"))
+# Pooled HTTP sessions are rebuilt after this long, so DNS changes reach long-lived workers.
+SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS = env_int("SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS", 300)
+
 # --- Security (production) ------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SWITCHYARD_BEHIND_TLS_PROXY") else None

@@ -1,28 +1,102 @@
 """Pooled HTTP sessions: one per provider per process, created on first use.
 
 A session per call would open a new TCP (and TLS) connection every time and, under load, run
-the machine out of sockets. django-q2 forks its workers, so each worker builds its own pool."""
+the machine out of sockets. django-q2 forks its workers, so each worker builds its own pool;
+sessions are rebuilt after SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS so DNS changes get through.
+
+``requests`` timeouts apply per socket operation: a server dripping one byte every few seconds
+never trips the read timeout. ``DeadlineSession`` also holds each call to a total deadline (the
+read timeout it is given, which the delivery engine sets to the attempt deadline) and stops
+reading past the largest body anyone accepts."""
+
+import time
 
 import requests
+from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_errors
 
-__all__ = ("USER_AGENT", "session_for")
+from integrations.actions import MAX_RESPONSE_BYTES
+
+__all__ = ("USER_AGENT", "DeadlineSession", "session_for")
 
 USER_AGENT = "Switchyard/0.1 (+https://switchyard.dev)"
+# A worker process sends one request at a time; the pool keeps a few hosts' connections warm
+# (a provider's regional hosts) and never grows past this many per host.
+POOL_CONNECTIONS = 4
 POOL_MAXSIZE = 10
+READ_CHUNK_BYTES = 64 * 1024
 
-_sessions: dict[str, requests.Session] = {}
+_sessions: dict[str, tuple[float, requests.Session]] = {}
+
+
+class DeadlineSession(requests.Session):
+    def send(self, request, **kwargs):
+        timeout = kwargs.get("timeout")
+        deadline = timeout[1] if isinstance(timeout, tuple) else timeout
+        if deadline is None or kwargs.get("stream"):
+            return super().send(request, **kwargs)
+        expires = time.monotonic() + deadline
+        response = super().send(request, **{**kwargs, "stream": True})
+        body = bytearray()
+        try:
+            while len(body) <= MAX_RESPONSE_BYTES:
+                remaining = expires - time.monotonic()
+                if remaining <= 0:
+                    raise requests.exceptions.ReadTimeout(
+                        f"Response not complete within the {deadline:g} s deadline.",
+                        request=request,
+                    )
+                # Each blocking read may only wait for what is left of the deadline.
+                sock = getattr(response.raw.connection, "sock", None)
+                if sock is not None:
+                    sock.settimeout(min(remaining, sock.gettimeout() or remaining))
+                chunk = response.raw.read(READ_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+        except urllib3_errors.ReadTimeoutError as exc:
+            response.close()
+            raise requests.exceptions.ReadTimeout(exc, request=request) from exc
+        except urllib3_errors.ProtocolError as exc:
+            response.close()
+            raise requests.exceptions.ChunkedEncodingError(exc, request=request) from exc
+        except urllib3_errors.DecodeError as exc:
+            response.close()
+            raise requests.exceptions.ContentDecodingError(exc, request=request) from exc
+        except BaseException:
+            response.close()
+            raise
+        # Past the size limit the rest is never read; the caller sees the oversize body and
+        # refuses it. The connection is then closed rather than returned half-read.
+        response._content = bytes(body)
+        response._content_consumed = True
+        if len(body) > MAX_RESPONSE_BYTES:
+            response.close()
+        else:
+            response.raw.release_conn()
+        return response
+
+
+def _session() -> requests.Session:
+    session = DeadlineSession()
+    # Retries belong to the delivery engine (recorded, backed off); never hidden in urllib3.
+    adapter = HTTPAdapter(
+        pool_connections=POOL_CONNECTIONS, pool_maxsize=POOL_MAXSIZE, max_retries=0
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.trust_env = False
+    return session
 
 
 def session_for(provider_key: str) -> requests.Session:
-    session = _sessions.get(provider_key)
-    if session is None:
-        session = requests.Session()
-        # Retries belong to the delivery engine (recorded, backed off); never hidden in urllib3.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_MAXSIZE, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers["User-Agent"] = USER_AGENT
-        session.trust_env = False
-        _sessions[provider_key] = session
+    now = time.monotonic()
+    created_at, session = _sessions.get(provider_key, (0.0, None))
+    if session is None or now - created_at > settings.SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS:
+        if session is not None:
+            session.close()
+        session = _session()
+        _sessions[provider_key] = (now, session)
     return session

@@ -6,15 +6,17 @@ workers or two dispatchers racing on one delivery cannot both act on it."""
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import zip_longest
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.tasks import async_task
 from rest_framework.exceptions import ValidationError
 
@@ -24,6 +26,7 @@ from customers.selectors import customers_visible_to
 from integrations.actions import CallOutcome, PreparedCall, action_prepare, operation_execute
 from integrations.capabilities import CAPABILITIES
 from integrations.deliveries.http import session_for
+from integrations.limits.services import Deferral, rate_limit_quotas, send_permit, send_settled
 from integrations.models import Delivery, DeliveryAttempt, Integration
 from integrations.providers.base import CredentialPurpose, Outcome
 from integrations.registry import get_provider
@@ -33,6 +36,7 @@ __all__ = (
     "IDEMPOTENCY_KEY_MAX_LENGTH",
     "IdempotencyKeyReused",
     "dead_letters_retry",
+    "deliveries_attempt",
     "deliveries_cancel",
     "deliveries_recover_leases",
     "deliveries_relay_due",
@@ -49,7 +53,9 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 255
 BULK_CHUNK = 1000
 # A worker may claim a delivery this early, so clocks a little apart do not delay it a tick.
 CLAIM_TOLERANCE = timedelta(seconds=1)
-TASK_PATH = "integrations.tasks.delivery_send"
+TASK_PATH = "integrations.tasks.delivery_send_batch"
+# The relay serves at most this many customers per pass, those waiting longest first.
+RELAY_CUSTOMERS_PER_PASS = 100
 
 Status = Delivery.Status
 
@@ -83,17 +89,19 @@ def _replay(existing: Delivery, fingerprint: str) -> tuple[Delivery, bool]:
 
 
 def _enqueue(delivery_ids: Iterable[int]) -> None:
-    """Put tasks on the broker; if it is down, clear the marker so the dispatcher retries soon."""
-    for delivery_id in delivery_ids:
+    """Put tasks of up to SWITCHYARD_SEND_BATCH ids on the broker; if it is down, clear the
+    marker so the dispatcher retries soon."""
+    ids = list(delivery_ids)
+    size = settings.SWITCHYARD_SEND_BATCH
+    for chunk in (ids[i : i + size] for i in range(0, len(ids), size)):
         try:
-            async_task(TASK_PATH, delivery_id, q_options={"task_name": f"delivery-{delivery_id}"})
+            name = f"deliveries-{chunk[0]}+{len(chunk)}"
+            async_task(TASK_PATH, chunk, q_options={"task_name": name})
         except Exception as exc:
             logger.warning(
-                "deliveries.enqueue_failed delivery=%s error=%s",
-                delivery_id,
-                exc.__class__.__name__,
+                "deliveries.enqueue_failed deliveries=%s error=%s", chunk, exc.__class__.__name__
             )
-            Delivery.objects.filter(pk=delivery_id).update(enqueued_until=None)
+            Delivery.objects.filter(pk__in=chunk).update(enqueued_until=None)
 
 
 def _enqueue_marker():
@@ -130,6 +138,9 @@ def delivery_create(
     call = action_prepare(customer=customer_row, action=action, input=input)
     integration = Integration.objects.filter(pk=call.integration_id).first()
     policy = _policy(call.provider_key, integration)
+    # Within its in-flight cap a delivery goes to the broker at once; beyond it the relay feeds
+    # it in turn with other customers' work, so a burst cannot queue ahead of everyone.
+    direct = _customer_queued(customer_row.pk) < settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
     try:
         with transaction.atomic():
             delivery = Delivery.objects.create(
@@ -144,9 +155,10 @@ def delivery_create(
                 request_fingerprint=fingerprint,
                 attempt_limit=policy.max_attempts,
                 next_attempt_at=timezone.now(),
-                enqueued_until=_enqueue_marker(),
+                enqueued_until=_enqueue_marker() if direct else None,
             )
-            transaction.on_commit(lambda: _enqueue([delivery.pk]))
+            if direct:
+                transaction.on_commit(lambda: _enqueue([delivery.pk]))
     except IntegrityError:
         existing = existing_for_key.first()
         if existing is None:
@@ -165,48 +177,77 @@ def _policy(provider_key: str, integration: Integration | None) -> RetryPolicy:
     return policy_for(get_provider(provider_key).retry_settings(config))
 
 
+def _customer_queued(customer_id: int) -> int:
+    """Deliveries of a customer in the broker or in flight (deferred ones wait in the table)."""
+    queued = Q(status=Status.PENDING, enqueued_until__gt=timezone.now())
+    busy = Delivery.objects.filter(queued | Q(status=Status.IN_FLIGHT), customer_id=customer_id)
+    return busy.count()
+
+
 # --- attempting (worker) --------------------------------------------------------------------
 
 
-def _claim(delivery_id: int) -> Delivery | None:
-    """Take the lease on a due delivery, or return None if it is not due or someone has it."""
+def _claim(delivery: Delivery) -> bool:
+    """Take the lease on a loaded delivery if it is still as loaded and due; False if it is not
+    due or someone else has it. ``attempts`` only grows while a delivery is claimed, so it pins
+    the row to the version this worker read."""
     now = timezone.now()
     token = uuid.uuid4()
+    lease_until = now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS)
     claimed = Delivery.objects.filter(
-        pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
+        pk=delivery.pk,
+        status=Status.PENDING,
+        attempts=delivery.attempts,
+        next_attempt_at__lte=now + CLAIM_TOLERANCE,
     ).update(
         status=Status.IN_FLIGHT,
         lease_token=token,
-        lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
+        lease_until=lease_until,
         attempts=F("attempts") + 1,
         enqueued_until=None,
-        updated_at=now,
     )
-    if not claimed:
-        return None
-    return Delivery.objects.select_related("customer__region", "integration").get(pk=delivery_id)
+    if claimed:
+        delivery.status, delivery.lease_token, delivery.lease_until = (
+            Status.IN_FLIGHT,
+            token,
+            lease_until,
+        )
+        delivery.attempts += 1
+    return bool(claimed)
 
 
-def _resolve_credentials(delivery: Delivery):
-    """(credential fields, version) for the call, or raise CredentialNotConfigured.
+@dataclass
+class _BatchCache:
+    """What deliveries of one batch share: resolved credentials per provider and customer, and
+    the credential versions used (marked once per batch, not once per call)."""
 
-    Providers whose API needs no secret (a generic endpoint without auth) go without."""
+    credentials: dict = field(default_factory=dict)
+    versions_used: set = field(default_factory=set)
+
+
+def _resolve_credentials(delivery: Delivery, cache: _BatchCache):
+    """(credential fields, resolved credential or None) for the call, or raise
+    CredentialNotConfigured. Providers whose API needs no secret go without."""
     from credentials.services import CredentialNotConfigured, credential_resolve
 
-    try:
-        resolved = credential_resolve(
-            provider=delivery.provider_key,
-            customer=delivery.customer,
-            purpose=CredentialPurpose.API,
-        )
-    except CredentialNotConfigured:
-        fields = get_provider(delivery.provider_key).credential_fields.get(
-            CredentialPurpose.API, []
-        )
-        if any(f.required for f in fields):
-            raise
-        return {}, None
-    return resolved.fields, resolved
+    key = (delivery.provider_key, delivery.customer_id)
+    if key not in cache.credentials:
+        try:
+            resolved = credential_resolve(
+                provider=delivery.provider_key,
+                customer=delivery.customer,
+                purpose=CredentialPurpose.API,
+            )
+            cache.credentials[key] = (resolved.fields, resolved)
+        except CredentialNotConfigured as exc:
+            fields = get_provider(delivery.provider_key).credential_fields.get(
+                CredentialPurpose.API, []
+            )
+            cache.credentials[key] = exc if any(f.required for f in fields) else ({}, None)
+    found = cache.credentials[key]
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def _attempt_timeout() -> tuple[float, float]:
@@ -241,13 +282,30 @@ def _record(
     )
 
 
-def delivery_attempt(*, delivery_id: int) -> str | None:
-    """Claim, send and settle one attempt of a delivery. Returns its new status, or None when
-    there was nothing to do (not due, already taken, finished)."""
-    from credentials.services import CredentialNotConfigured, credential_version_mark_used
+def _defer(delivery: Delivery, deferral: Deferral) -> str | None:
+    """Give a claimed delivery back without an attempt: it did not reach the provider, so it
+    costs no attempt, and it comes due when the limit allows."""
+    returned = Delivery.objects.filter(pk=delivery.pk, lease_token=delivery.lease_token).update(
+        status=Status.PENDING,
+        attempts=F("attempts") - 1,
+        lease_token=None,
+        lease_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=deferral.seconds),
+        last_error=f"Deferred {deferral.seconds:.1f} s: {deferral.reason}.",
+    )
+    logger.info(
+        "deliveries.deferred delivery=%s seconds=%.3f reason=%s",
+        delivery.pk,
+        deferral.seconds,
+        deferral.reason,
+    )
+    return Status.PENDING if returned else None
 
-    delivery = _claim(delivery_id)
-    if delivery is None:
+
+def _attempt(delivery: Delivery, cache: _BatchCache) -> str | None:
+    from credentials.services import CredentialNotConfigured
+
+    if not _claim(delivery):
         return None
     trigger = (
         DeliveryAttempt.Trigger.MANUAL
@@ -264,13 +322,24 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
     )
     resolved = None
     try:
-        credentials, resolved = _resolve_credentials(delivery)
+        credentials, resolved = _resolve_credentials(delivery, cache)
     except CredentialNotConfigured as exc:
         outcome = CallOutcome(
             Outcome.TERMINAL, error=str(exc), error_class="credential_not_configured"
         )
         dead_reason = Delivery.DeadReason.CONFIGURATION
     else:
+        region = delivery.customer.region.code
+        quotas = rate_limit_quotas(
+            provider_key=delivery.provider_key,
+            config=delivery.integration.config if delivery.integration else {},
+            customer_id=delivery.customer_id,
+            credential_id=resolved.credential_id if resolved else None,
+            credential_fields=credentials,
+        )
+        permit = dict(provider_key=delivery.provider_key, region=region, quotas=quotas)
+        if deferral := send_permit(customer_id=delivery.customer_id, **permit):
+            return _defer(delivery, deferral)
         outcome = operation_execute(
             call=call,
             customer=delivery.customer,
@@ -279,9 +348,10 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
             idempotency_key=str(delivery.key),
             timeout=_attempt_timeout(),
         )
+        send_settled(delivery_id=delivery.pk, outcome=outcome, **permit)
         dead_reason = None
         if resolved is not None:
-            credential_version_mark_used(version_id=resolved.version_id)
+            cache.versions_used.add(resolved.version_id)
     decision = decide_retry(
         policy=_policy(delivery.provider_key, delivery.integration),
         attempt=delivery.attempts,
@@ -317,12 +387,7 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
         if status != Status.PENDING:
             changes["finished_at"] = now
         settled = mine.update(
-            status=status,
-            lease_token=None,
-            lease_until=None,
-            manual_retry=False,
-            updated_at=now,
-            **changes,
+            status=status, lease_token=None, lease_until=None, manual_retry=False, **changes
         )
     if not settled:
         # The lease expired mid-attempt and another worker took over; its result wins.
@@ -336,6 +401,41 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
         status,
     )
     return status
+
+
+def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
+    """Claim, send and settle one attempt of each due delivery among ``delivery_ids``, one after
+    the other. Returns each one's new status, None where there was nothing to do (not due,
+    already taken, finished).
+
+    One query loads the batch, but each delivery is claimed just before it is sent, so its
+    lease covers only its own attempt. After SWITCHYARD_SEND_BATCH_SECONDS the rest is handed
+    back to the relay rather than risking the task timeout."""
+    from credentials.services import credential_version_mark_used
+
+    started = time.monotonic()
+    loaded = Delivery.objects.select_related("customer__region", "integration").filter(
+        pk__in=delivery_ids, status=Status.PENDING
+    )
+    by_id = {delivery.pk: delivery for delivery in loaded}
+    cache = _BatchCache()
+    results: dict[int, str | None] = {}
+    for position, delivery_id in enumerate(delivery_ids):
+        if time.monotonic() - started > settings.SWITCHYARD_SEND_BATCH_SECONDS:
+            rest = delivery_ids[position:]
+            Delivery.objects.filter(pk__in=rest, status=Status.PENDING).update(enqueued_until=None)
+            logger.info("deliveries.batch_handed_back count=%s", len(rest))
+            break
+        delivery = by_id.get(delivery_id)
+        results[delivery_id] = _attempt(delivery, cache) if delivery else None
+    for version_id in cache.versions_used:
+        credential_version_mark_used(version_id=version_id)
+    return results
+
+
+def delivery_attempt(*, delivery_id: int) -> str | None:
+    """Claim, send and settle one attempt of a delivery (see ``deliveries_attempt``)."""
+    return deliveries_attempt(delivery_ids=[delivery_id]).get(delivery_id)
 
 
 def _dead_reason(outcome: str) -> str:
@@ -422,29 +522,57 @@ def _manual_retry_budget() -> int:
 
 
 def deliveries_relay_due() -> int:
-    """Queue due deliveries that have no task in the broker, topping the broker up to
-    SWITCHYARD_RELAY_MAX_QUEUED. Several dispatchers may run: rows are claimed with
-    SKIP LOCKED where the database has it (SQLite serialises writers anyway)."""
-    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - get_broker().queue_size()
-    queued = 0
-    while room > 0:
-        now = timezone.now()
-        due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).filter(
-            Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now)
-        )
+    """Queue due deliveries that have no task in the broker, keeping at most
+    SWITCHYARD_RELAY_MAX_QUEUED queued and at most SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT per customer
+    queued or in flight, taking customers in turn (round robin), so one customer's burst never
+    queues ahead of another's single delivery. Several dispatchers may run: rows are claimed
+    with SKIP LOCKED where the database has it (SQLite serialises writers anyway)."""
+    now = timezone.now()
+    queued = Q(status=Status.PENDING, enqueued_until__gt=now)
+    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - Delivery.objects.filter(queued).count()
+    due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).filter(
+        Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now)
+    )
+    waiting = (
+        due.order_by()
+        .values("customer_id")
+        .annotate(first=Min("next_attempt_at"))
+        .order_by("first")
+        .values_list("customer_id", flat=True)[:RELAY_CUSTOMERS_PER_PASS]
+    )
+    busy = dict(
+        Delivery.objects.filter(queued | Q(status=Status.IN_FLIGHT))
+        .order_by()
+        .values_list("customer_id")
+        .annotate(n=Count("pk"))
+    )
+    cap = settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
+    quota = {c: cap - busy.get(c, 0) for c in waiting if busy.get(c, 0) < cap}
+    relayed = 0
+    while room > 0 and quota:
+        limit = min(room, settings.SWITCHYARD_RELAY_BATCH)
         with transaction.atomic():
-            ids = list(
-                due.order_by("next_attempt_at")
-                .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)[: min(room, settings.SWITCHYARD_RELAY_BATCH)]
-            )
-            if not ids:
+            groups = [
+                list(
+                    due.filter(customer_id=customer)
+                    .order_by("next_attempt_at")
+                    .select_for_update(skip_locked=True)
+                    .values_list("pk", "customer_id")[: min(left, limit)]
+                )
+                for customer, left in quota.items()
+            ]
+            picked = [row for turn in zip_longest(*groups) for row in turn if row][:limit]
+            if not picked:
                 break
+            ids = [pk for pk, _ in picked]
             Delivery.objects.filter(pk__in=ids).update(enqueued_until=_enqueue_marker())
         _enqueue(ids)
-        queued += len(ids)
+        for _, customer in picked:
+            quota[customer] -= 1
+        quota = {c: left for c, left in quota.items() if left > 0}
+        relayed += len(ids)
         room -= len(ids)
-    return queued
+    return relayed
 
 
 def deliveries_recover_leases() -> int:

@@ -99,6 +99,11 @@ class Delivery(models.Model):
             models.Index(fields=["status", "lease_until"], name="delivery_lease"),
             models.Index(fields=["customer", "created_at"], name="delivery_customer"),
             models.Index(fields=["status", "finished_at"], name="delivery_finished"),
+            # The relay's per-customer turn and in-flight cap, and its count of queued work.
+            models.Index(
+                fields=["customer", "status", "next_attempt_at"], name="delivery_customer_due"
+            ),
+            models.Index(fields=["status", "enqueued_until"], name="delivery_enqueued"),
         ]
 
     def __str__(self) -> str:

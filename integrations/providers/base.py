@@ -265,6 +265,9 @@ class BaseProvider:
     # Region code -> base URL, where the provider has regional endpoints.
     regional_base_urls: ClassVar[dict[str, str]] = {}
     default_rate_limit: ClassVar[dict] = {"rate": 10, "per_seconds": 1}
+    # Credential field -> limit the provider applies to every credential sharing that value
+    # (Trello: per token, which is the credential, and per API key, which tokens share).
+    shared_rate_limits: ClassVar[dict[str, dict]] = {}
     default_retry: ClassVar[dict] = DEFAULT_RETRY
     # Used when a 429 carries no delay the provider asks for.
     rate_limited_delay_seconds: ClassVar[float] = 10.0

@@ -149,6 +149,7 @@ class TrelloProvider(BaseProvider):
     default_base_url = "https://api.trello.com"
     # 100 requests per 10 s per token (300 per key): the token limit binds first.
     default_rate_limit = {"rate": 100, "per_seconds": 10}
+    shared_rate_limits = {"api_key": {"rate": 300, "per_seconds": 10}}
     # Trello's 429 names no delay; its window is 10 s.
     rate_limited_delay_seconds = 10.0
     config_serializer = TrelloConfigSerializer

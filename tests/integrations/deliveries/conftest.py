@@ -1,6 +1,7 @@
 import pytest
 
-from integrations.limits.stores import limit_store
+# Limiter state in Redis outlives each test's transaction; every delivery test starts afresh.
+from tests.integrations.limits.conftest import fresh_limits  # noqa: F401
 
 CARD = "5abbe4b7ddc1b351ef961414"
 LIST = "5abbe4b7ddc1b351ef961415"
@@ -47,13 +48,3 @@ def two_pending_one_dead(acme):
         )
     Delivery.objects.filter(pk=Delivery.objects.order_by("pk").first().pk).update(status="dead")
 
-
-@pytest.fixture(autouse=True)
-def _fresh_limits(request):
-    """Rate-limit windows, cool-downs and breakers start empty: in Redis they outlive the
-    test's database transaction."""
-    if "django_db_setup" in request.fixturenames or request.node.get_closest_marker("django_db"):
-        request.getfixturevalue("django_db_blocker").unblock()
-        limit_store().reset()
-        request.getfixturevalue("django_db_blocker").restore()
-    yield

@@ -12,6 +12,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from customers.models import Customer, Region
 from integrations.deliveries import services
+from integrations.limits.stores import limit_store
 from integrations.models import Delivery
 from integrations.providers.base import CredentialPurpose
 from integrations.registry import get_provider

@@ -1,0 +1,1 @@
+"""Limits on outbound calls: rate limits, cool-downs, circuit breakers (DESIGN.md §5)."""

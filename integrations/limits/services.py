@@ -1,0 +1,129 @@
+"""Being a good citizen towards providers: rate limits per credential, cool-downs after a 429,
+and a circuit breaker per provider and region. The delivery engine asks ``send_permit`` before
+each send and reports each result to ``send_settled``; work that may not go now is rescheduled
+by the caller, never slept on."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from integrations.limits.stores import Quota, limit_store
+from integrations.providers.base import Outcome
+from integrations.registry import get_provider
+
+__all__ = ("Deferral", "rate_limit_quotas", "send_permit", "send_settled")
+
+logger = logging.getLogger(__name__)
+
+# Deferred work is spread over this much extra time, so a backlog that comes due together
+# (a breaker closing) reaches the workers as a stream rather than a stampede.
+DEFER_SPREAD_SECONDS = 1.0
+# While the half-open probe is in flight the others look again this soon: a healthy probe
+# answers quickly, and the backlog should drain right after it.
+HALF_OPEN_RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """Why a send may not go now, and after how many seconds to try again."""
+
+    seconds: float
+    reason: str
+
+
+def _secret_digest(value: str) -> str:
+    # Scope keys end up in Redis and in a table: a digest groups equal keys without storing them.
+    return hashlib.sha256(value.encode()).hexdigest()[:24]
+
+
+def rate_limit_quotas(
+    *,
+    provider_key: str,
+    config: Mapping,
+    customer_id: int,
+    credential_id: int | None,
+    credential_fields: Mapping[str, str],
+) -> list[Quota]:
+    """The limits one send counts against: the credential's (provider default, or the
+    integration's ``config.rate_limit``), plus any limit the provider applies to a value several
+    credentials share (Trello counts per token and per API key)."""
+    provider = get_provider(provider_key)
+    margin = settings.SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS
+    owner = f"credential:{credential_id}" if credential_id else f"customer:{customer_id}"
+    limit = provider.rate_limit(config)
+    quotas = [Quota(f"{provider_key}:{owner}", limit["rate"], limit["per_seconds"] + margin)]
+    for field_name, shared in provider.shared_rate_limits.items():
+        if value := credential_fields.get(field_name):
+            key = f"{provider_key}:{field_name}:{_secret_digest(value)}"
+            quotas.append(Quota(key, shared["rate"], shared["per_seconds"] + margin))
+    return quotas
+
+
+def _spread(seconds: float) -> float:
+    return seconds + random.uniform(0, DEFER_SPREAD_SECONDS)  # noqa: S311 - not security
+
+
+def send_permit(
+    *, provider_key: str, region: str, quotas: list[Quota], customer_id: int
+) -> Deferral | None:
+    """None when the send may go now (its rate-limit slot is taken), else a ``Deferral``."""
+    store = limit_store()
+    wait = store.acquire(quotas, customer=str(customer_id), now=time.time())
+    if wait is not None:
+        return Deferral(wait, f"rate limit of {quotas[0].key} ({quotas[0].rate} per window)")
+    verdict = store.breaker_allow(
+        provider_key,
+        region,
+        now=time.time(),
+        probe_lease=settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS + 5,
+    )
+    if verdict.probe:
+        logger.info("limits.breaker_probe provider=%s region=%s", provider_key, region)
+    if verdict.wait is None:
+        return None
+    return Deferral(
+        _spread(min(verdict.wait, settings.SWITCHYARD_BREAKER_COOL_OFF_SECONDS)),
+        f"circuit breaker of {provider_key}/{region or '-'} is open",
+    )
+
+
+def _breaker_failure(outcome) -> bool:
+    # Only signs of an unhealthy provider trip the breaker: 5xx, 408/425, timeouts, refused
+    # connections. A 4xx or a 429 is about our request or our pace, not the provider's health.
+    return outcome.outcome == Outcome.RETRYABLE
+
+
+def send_settled(
+    *, provider_key: str, region: str, quotas: list[Quota], delivery_id: int, outcome
+) -> None:
+    """Feed one result back: a 429 cools the credential down for the delay the provider asked
+    for; the breaker counts failures of distinct deliveries and closes on a success."""
+    store = limit_store()
+    now = time.time()
+    if outcome.outcome == Outcome.RATE_LIMITED and outcome.retry_after:
+        store.cool_down([q.key for q in quotas], until=now + outcome.retry_after)
+        logger.warning(
+            "limits.cool_down scope=%s seconds=%s", quotas[0].key, round(outcome.retry_after, 3)
+        )
+    if outcome.ok or _breaker_failure(outcome):
+        changed = store.breaker_record(
+            provider_key,
+            region,
+            ok=outcome.ok,
+            delivery_id=delivery_id,
+            threshold=settings.SWITCHYARD_BREAKER_FAILURES,
+            cool_off=settings.SWITCHYARD_BREAKER_COOL_OFF_SECONDS,
+            now=now,
+            error=outcome.error[:500],
+        )
+        if changed:
+            logger.warning(
+                "limits.breaker provider=%s region=%s state=%s", provider_key, region, changed
+            )

@@ -1,0 +1,406 @@
+"""Shared state of rate limits, cool-downs and circuit breakers: Redis when ``REDIS_URL`` is set,
+the database otherwise. Both give the same answers (tests/integrations/limits run each case on
+both); every decision is one atomic step (a Lua script, or a transaction holding row locks), so
+any number of worker processes on any number of machines share one limit.
+
+Times are epoch seconds passed in by the caller, so the boundary tests can use a made-up clock.
+Hosts must keep their clocks in sync (NTP), as they already must for ``next_attempt_at``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.db import transaction
+
+from integrations.models import CircuitBreaker, RateLimitWindow
+
+__all__ = (
+    "BreakerVerdict",
+    "DatabaseStore",
+    "LimitStore",
+    "Quota",
+    "RedisStore",
+    "limit_store",
+)
+
+State = CircuitBreaker.State
+
+
+@dataclass(frozen=True)
+class Quota:
+    """At most ``rate`` sends in any ``window`` seconds for the scope ``key``.
+
+    ``window`` already includes the safety margin (requests reach the provider a little after
+    the limiter admits them, and not always in the same order)."""
+
+    key: str
+    rate: int
+    window: float
+
+    @property
+    def step(self) -> float:
+        """Spacing of deferred sends: the allowed rate, evenly spread."""
+        return self.window / self.rate
+
+
+@dataclass(frozen=True)
+class BreakerVerdict:
+    """``wait`` is None when the call may go (``probe`` when it is the half-open trial)."""
+
+    wait: float | None
+    probe: bool = False
+
+
+class LimitStore(Protocol):
+    def acquire(self, quotas: list[Quota], *, customer: str, now: float) -> float | None:
+        """Take one send from every quota, or none: None when granted, else the seconds until
+        this customer's deferred send is scheduled (its place among its own deferred work)."""
+
+    def cool_down(self, keys: list[str], *, until: float) -> None:
+        """Admit nothing on these scopes before ``until`` (the provider answered 429)."""
+
+    def breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
+        """A ``BreakerVerdict``; the first caller after the cool-off becomes the probe."""
+
+    def breaker_record(
+        self,
+        provider: str,
+        region: str,
+        *,
+        ok: bool,
+        delivery_id: int,
+        threshold: int,
+        cool_off: float,
+        now: float,
+        error: str = "",
+    ) -> str | None:
+        """Count a call's result; returns the new state when this result changed it."""
+
+    def reset(self) -> None:
+        """Forget all limiter state (tests)."""
+
+
+def _dt(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+# -- database ----------------------------------------------------------------------------------
+
+
+def _deferral(windows: list, quotas: list[Quota], customer: str, now: float) -> float | None:
+    """Shared by both stores' semantics: decide on rows already locked (database store)."""
+    free = now
+    for window, quota in zip(windows, quotas, strict=True):
+        window.hits = [t for t in window.hits if t > now - quota.window]
+        free = max(free, window.cooldown_until)
+        if len(window.hits) >= quota.rate:
+            free = max(free, window.hits[len(window.hits) - quota.rate] + quota.window)
+    if free <= now:
+        for window in windows:
+            window.hits.append(now)
+        return None
+    slot = max([free, *(w.next_slots.get(customer, 0) for w in windows)])
+    for window, quota in zip(windows, quotas, strict=True):
+        # Slots in the past are dead weight; keeping only future ones bounds the row's size.
+        window.next_slots = {c: s for c, s in window.next_slots.items() if s > now}
+        window.next_slots[customer] = slot + quota.step
+    return slot - now
+
+
+class DatabaseStore:
+    """Rows locked with SELECT … FOR UPDATE (PostgreSQL); on SQLite every transaction already
+    takes the write lock at BEGIN (IMMEDIATE mode), which serialises them the same way."""
+
+    def _locked_windows(self, keys: list[str]) -> list[RateLimitWindow]:
+        locked = RateLimitWindow.objects.select_for_update().filter(key__in=keys)
+        rows = {window.key: window for window in locked.order_by("key")}
+        return [rows[key] for key in keys] if len(rows) == len(set(keys)) else []
+
+    def _windows(self, keys: list[str]) -> list[RateLimitWindow]:
+        """Lock the rows of ``keys`` in key order (no deadlocks), creating missing ones."""
+        windows = self._locked_windows(keys)
+        if not windows:
+            with transaction.atomic(savepoint=True):
+                RateLimitWindow.objects.bulk_create(
+                    [RateLimitWindow(key=key) for key in keys], ignore_conflicts=True
+                )
+            windows = self._locked_windows(keys)
+        return windows
+
+    def acquire(self, quotas: list[Quota], *, customer: str, now: float) -> float | None:
+        with transaction.atomic():
+            windows = self._windows([q.key for q in quotas])
+            wait = _deferral(windows, quotas, customer, now)
+            RateLimitWindow.objects.bulk_update(windows, ["hits", "next_slots"])
+        return wait
+
+    def cool_down(self, keys: list[str], *, until: float) -> None:
+        with transaction.atomic():
+            for window in self._windows(keys):
+                if window.cooldown_until < until:
+                    window.cooldown_until = until
+                    window.save(update_fields=["cooldown_until"])
+
+    def breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
+        breaker = CircuitBreaker.objects.filter(provider_key=provider, region=region).first()
+        if breaker is None or breaker.state == State.CLOSED:
+            return BreakerVerdict(None)
+        mine = CircuitBreaker.objects.filter(pk=breaker.pk)
+        if breaker.state == State.OPEN:
+            if now < breaker.open_until.timestamp():
+                return BreakerVerdict(breaker.open_until.timestamp() - now)
+            won = mine.filter(state=State.OPEN, open_until=breaker.open_until)
+        else:
+            if now < breaker.probe_until.timestamp():
+                return BreakerVerdict(breaker.probe_until.timestamp() - now)
+            won = mine.filter(state=State.HALF_OPEN, probe_until=breaker.probe_until)
+        # A conditional update: of all callers arriving after the cool-off, one wins the probe.
+        if won.update(state=State.HALF_OPEN, probe_until=_dt(now + probe_lease)):
+            return BreakerVerdict(None, probe=True)
+        return BreakerVerdict(probe_lease)
+
+    def breaker_record(
+        self,
+        provider: str,
+        region: str,
+        *,
+        ok: bool,
+        delivery_id: int,
+        threshold: int,
+        cool_off: float,
+        now: float,
+        error: str = "",
+    ) -> str | None:
+        scope = CircuitBreaker.objects.filter(provider_key=provider, region=region)
+        if ok:
+            # The common case, a success on a healthy provider, reads and writes nothing else.
+            dirty = scope.exclude(state=State.CLOSED, failing_deliveries=[])
+            before = dirty.values_list("state", flat=True).first()
+            if before is None:
+                return None
+            dirty.update(
+                state=State.CLOSED,
+                failing_deliveries=[],
+                opened_at=None,
+                open_until=None,
+                probe_until=None,
+            )
+            return State.CLOSED if before != State.CLOSED else None
+        CircuitBreaker.objects.get_or_create(provider_key=provider, region=region)
+        with transaction.atomic():
+            breaker = scope.select_for_update().get()
+            breaker.last_error = error
+            changed = None
+            if breaker.state == State.HALF_OPEN:
+                changed = State.OPEN
+            elif breaker.state == State.CLOSED:
+                if delivery_id not in breaker.failing_deliveries:
+                    breaker.failing_deliveries = [*breaker.failing_deliveries, delivery_id]
+                if len(breaker.failing_deliveries) >= threshold:
+                    changed = State.OPEN
+            if changed:
+                breaker.state = State.OPEN
+                breaker.opened_at = _dt(now)
+                breaker.open_until = _dt(now + cool_off)
+                breaker.probe_until = None
+            breaker.save()
+        return changed
+
+    def reset(self) -> None:
+        RateLimitWindow.objects.all().delete()
+        CircuitBreaker.objects.all().delete()
+
+
+# -- Redis -------------------------------------------------------------------------------------
+
+# KEYS: per quota its log (sorted set of send times) and its meta hash (cooldown, customer
+# slots). ARGV: now, customer field, member, then rate and window per quota.
+ACQUIRE_SCRIPT = """
+local now = tonumber(ARGV[1])
+local customer = ARGV[2]
+local member = ARGV[3]
+local n = #KEYS / 2
+local free = now
+for i = 1, n do
+  local log, meta = KEYS[2 * i - 1], KEYS[2 * i]
+  local rate, window = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
+  local cool = tonumber(redis.call('HGET', meta, 'cooldown') or '0')
+  if cool > free then free = cool end
+  local count = redis.call('ZCARD', log)
+  if count >= rate then
+    local entry = redis.call('ZRANGE', log, count - rate, count - rate, 'WITHSCORES')
+    local t = tonumber(entry[2]) + window
+    if t > free then free = t end
+  end
+end
+if free <= now then
+  for i = 1, n do
+    local window = tonumber(ARGV[3 + 2 * i])
+    redis.call('ZADD', KEYS[2 * i - 1], now, member)
+    redis.call('PEXPIRE', KEYS[2 * i - 1], math.ceil(window * 1000) + 1000)
+  end
+  return false
+end
+local slot = free
+for i = 1, n do
+  local s = tonumber(redis.call('HGET', KEYS[2 * i], customer) or '0')
+  if s > slot then slot = s end
+end
+for i = 1, n do
+  local meta = KEYS[2 * i]
+  local rate, window = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
+  redis.call('HSET', meta, customer, tostring(slot + window / rate))
+  local ttl = math.ceil((slot + window / rate - now + window) * 1000)
+  if redis.call('PTTL', meta) < ttl then redis.call('PEXPIRE', meta, ttl) end
+end
+return tostring(slot - now)
+"""
+
+COOL_DOWN_SCRIPT = """
+local until_at = tonumber(ARGV[1])
+local ttl = math.ceil((until_at - tonumber(ARGV[2])) * 1000) + 1000
+for i = 1, #KEYS do
+  if tonumber(redis.call('HGET', KEYS[i], 'cooldown') or '0') < until_at then
+    redis.call('HSET', KEYS[i], 'cooldown', tostring(until_at))
+  end
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+"""
+
+# KEYS: the breaker hash. ARGV: now, probe lease. Returns {verdict, wait}.
+BREAKER_ALLOW_SCRIPT = """
+local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+local st = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
+local state = st[1] or 'closed'
+if state == 'closed' then return {'go', '0'} end
+local until_at = tonumber(state == 'open' and st[2] or st[3])
+if now < until_at then return {'wait', tostring(until_at - now)} end
+redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', tostring(now + lease))
+return {'probe', '0'}
+"""
+
+# KEYS: the breaker hash, the set of failing deliveries. ARGV: ok, delivery, threshold,
+# cool-off, now, error. Returns the new state when it changed, else false.
+BREAKER_RECORD_SCRIPT = """
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local now = tonumber(ARGV[5])
+if ARGV[1] == '1' then
+  if state == 'closed' and redis.call('EXISTS', KEYS[2]) == 0 then return false end
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'state', 'closed')
+  redis.call('HDEL', KEYS[1], 'opened_at', 'open_until', 'probe_until')
+  if state == 'closed' then return false end
+  return 'closed'
+end
+redis.call('HSET', KEYS[1], 'last_error', ARGV[6])
+if state == 'open' then return false end
+if state == 'closed' then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  if redis.call('SCARD', KEYS[2]) < tonumber(ARGV[3]) then return false end
+end
+redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(now),
+           'open_until', tostring(now + tonumber(ARGV[4])))
+redis.call('HDEL', KEYS[1], 'probe_until')
+return 'open'
+"""
+
+
+class RedisStore:
+    """Sliding-window logs in sorted sets and breakers in hashes, changed by Lua scripts (one
+    atomic step each). Breaker transitions are mirrored to the ``CircuitBreaker`` table."""
+
+    prefix = "switchyard:limits:"
+
+    def __init__(self, url: str):
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self._acquire = self.redis.register_script(ACQUIRE_SCRIPT)
+        self._cool_down = self.redis.register_script(COOL_DOWN_SCRIPT)
+        self._breaker_allow = self.redis.register_script(BREAKER_ALLOW_SCRIPT)
+        self._breaker_record = self.redis.register_script(BREAKER_RECORD_SCRIPT)
+
+    def _breaker_key(self, provider: str, region: str) -> str:
+        return f"{self.prefix}breaker:{provider}:{region}"
+
+    def acquire(self, quotas: list[Quota], *, customer: str, now: float) -> float | None:
+        keys, args = [], [repr(now), customer, f"{now!r}:{uuid.uuid4().hex[:12]}"]
+        for quota in quotas:
+            keys += [f"{self.prefix}log:{quota.key}", f"{self.prefix}meta:{quota.key}"]
+            args += [quota.rate, repr(quota.window)]
+        wait = self._acquire(keys=keys, args=args)
+        return None if wait is None else float(wait)
+
+    def cool_down(self, keys: list[str], *, until: float) -> None:
+        meta = [f"{self.prefix}meta:{key}" for key in keys]
+        self._cool_down(keys=meta, args=[repr(until), repr(datetime.now(UTC).timestamp())])
+
+    def breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
+        verdict, wait = self._breaker_allow(
+            keys=[self._breaker_key(provider, region)], args=[repr(now), repr(probe_lease)]
+        )
+        if verdict == b"probe":
+            self._mirror(provider, region)
+            return BreakerVerdict(None, probe=True)
+        return BreakerVerdict(float(wait) if verdict == b"wait" else None)
+
+    def breaker_record(
+        self,
+        provider: str,
+        region: str,
+        *,
+        ok: bool,
+        delivery_id: int,
+        threshold: int,
+        cool_off: float,
+        now: float,
+        error: str = "",
+    ) -> str | None:
+        key = self._breaker_key(provider, region)
+        changed = self._breaker_record(
+            keys=[key, f"{key}:failing"],
+            args=["1" if ok else "0", delivery_id, threshold, repr(cool_off), repr(now), error],
+        )
+        if changed is None:
+            return None
+        self._mirror(provider, region)
+        return changed.decode()
+
+    def _mirror(self, provider: str, region: str) -> None:
+        key = self._breaker_key(provider, region)
+        state = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
+        failing = sorted(int(m) for m in self.redis.smembers(f"{key}:failing"))
+
+        def epoch(name):
+            return _dt(float(state[name])) if name in state else None
+
+        CircuitBreaker.objects.update_or_create(
+            provider_key=provider,
+            region=region,
+            defaults={
+                "state": state.get("state", State.CLOSED),
+                "failing_deliveries": failing,
+                "opened_at": epoch("opened_at"),
+                "open_until": epoch("open_until"),
+                "probe_until": epoch("probe_until"),
+                "last_error": state.get("last_error", ""),
+            },
+        )
+
+    def reset(self) -> None:
+        for key in self.redis.scan_iter(f"{self.prefix}*", count=1000):
+            self.redis.delete(key)
+
+
+@cache
+def limit_store() -> LimitStore:
+    """The process's store: Redis when configured, else the database."""
+    if settings.REDIS_URL:
+        return RedisStore(settings.REDIS_URL)
+    return DatabaseStore()
