@@ -174,6 +174,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Several models have a "status"; name each enum after its model in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "integrations.models.delivery.Delivery.Status",
+        "InboundEventStatusEnum": "webhooks.models.InboundEvent.Status",
+    },
 }
 
 # Largest request body accepted anywhere (API and webhooks); larger gets 413.

@@ -66,6 +66,9 @@ class InboundEventViewSet(viewsets.GenericViewSet):
     serializer_class = InboundEventSerializer
     pagination_class = InboundEventPagination
 
+    def get_queryset(self):
+        return selectors.inbound_event_list(api_key=self.request.auth)
+
     def get_object(self):
         event = selectors.inbound_event_get(api_key=self.request.auth, pk=self.kwargs["pk"])
         if event is None:
