@@ -239,7 +239,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # urllib3 logs each request line, query string included, at DEBUG; Trello and GA4 put
+        # credentials there. It never logs below INFO, whatever LOG_LEVEL says.
+        "urllib3": {"level": "INFO"},
+    },
 }
 
 # --- Credentials ----------------------------------------------------------------------------

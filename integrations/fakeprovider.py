@@ -423,7 +423,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection_id = self.server.state.next_connection_id()
 
     def log_message(self, format, *args):
-        logger.debug("fakeprovider %s", format % args)
+        # The request line carries credentials in its query string (Trello): log the path only.
+        logger.debug("fakeprovider %s %s", self.command, urlsplit(self.path).path)
 
     def do_GET(self):
         self._dispatch()
