@@ -4,7 +4,6 @@ Creation and rotation have their own views (like Django's password change), beca
 must go through ``credentials.services`` and must never be rendered back into a page."""
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,9 +12,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 
+from config.admin_actions import confirmed_action
 from credentials import services
 from credentials.forms import CredentialCreateForm, CredentialRotateForm, ProviderChoiceForm
 from credentials.models import Credential, CredentialAuditEntry, CredentialVersion
@@ -134,27 +133,30 @@ class CredentialAdmin(admin.ModelAdmin):
         permissions=["rotate"],
     )
     def revoke_previous_selected(self, request, queryset):
-        if not request.POST.get("post"):
-            context = {
-                "title": "Revoke previous versions?",
-                "credentials": queryset,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            }
-            return self._render(request, "confirm_revoke.html", context)
-        revoked = 0
-        for credential in queryset:
-            count = services.credential_revoke(
-                credential=credential, created_by=request.user, reason="admin: revoke previous"
-            )
-            if count:
-                self.log_change(request, credential, f"Revoked {count} previous version(s).")
-            revoked += count
-        self.message_user(
+        def revoke(credentials) -> int:
+            revoked = 0
+            for credential in credentials:
+                count = services.credential_revoke(
+                    credential=credential, created_by=request.user, reason="admin: revoke previous"
+                )
+                if count:
+                    self.log_change(request, credential, f"Revoked {count} previous version(s).")
+                revoked += count
+            return revoked
+
+        return confirmed_action(
+            self,
             request,
-            ngettext("Revoked %d version.", "Revoked %d versions.", revoked) % revoked,
-            messages.SUCCESS,
+            queryset,
+            action="revoke_previous_selected",
+            question="Revoke previous versions?",
+            explanation="Revoke the previous versions of these credentials now? Their grace "
+            "period ends at once: inbound signatures made with an old secret are refused from "
+            "then on. Current versions stay.",
+            describe=lambda c: f"{c} — {c.label}" if c.label else str(c),
+            perform=revoke,
+            done=("Revoked %d version.", "Revoked %d versions."),
         )
-        return None
 
     def lookup_allowed(self, lookup, value, request=None):
         if any(word in lookup for word in REFUSED_LOOKUP_WORDS):

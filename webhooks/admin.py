@@ -5,16 +5,16 @@ secret is shown once, on the page that created or rotated it, and never again.""
 import json
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import ngettext
+from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_variables
 
+from config.admin_actions import confirmed_action
 from webhooks import selectors, services
 from webhooks.models import DeadInboundEvent, InboundEvent, Subscription, WebhookEndpoint
 
@@ -122,25 +122,22 @@ class InboundEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Replay selected events", permissions=["replay"])
     def replay(self, request, queryset):
-        if request.POST.get("post") == "yes":
-            count = services.inbound_events_replay(queryset=queryset)
-            self.message_user(
-                request,
-                ngettext("Replaying %d event.", "Replaying %d events.", count) % count,
-                messages.SUCCESS,
-            )
-            return None
-        return TemplateResponse(
+        count = queryset.count()
+        return confirmed_action(
+            self,
             request,
-            "admin/webhooks/confirm_replay.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "events": queryset[:100],
-                "count": queryset.count(),
-                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset,
+            action="replay",
+            question="Replay this event?" if count == 1 else f"Replay these {count} events?",
+            explanation="Each is normalised again and fanned out to the subscriptions that "
+            "match it now, with a fresh retry budget.",
+            describe=lambda e: (
+                f"#{e.pk} {e.provider} {e.type or e.external_id} "
+                f"({e.get_status_display()})"
+                + (f": {Truncator(e.error).chars(100)}" if e.error else "")
+            ),
+            perform=lambda events: services.inbound_events_replay(queryset=events),
+            done=("Replaying %d event.", "Replaying %d events."),
         )
 
 

@@ -4,14 +4,12 @@ behind a confirmation page and the ``retry_delivery`` permission."""
 import json
 import uuid
 
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.contrib.auth import get_permission_codename
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.text import Truncator
-from django.utils.translation import ngettext
 
+from config.admin_actions import confirmed_action
 from integrations.deliveries import services
 from integrations.models import DeadLetter, Delivery, DeliveryAttempt
 
@@ -72,28 +70,24 @@ class DeliveryControlMixin:
         opts = Delivery._meta
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('retry', opts)}")
 
-    def _confirm(self, request, queryset, *, action, verb, done, perform):
-        if request.POST.get("post") == "yes":
-            count = perform(queryset)
-            self.message_user(
-                request,
-                ngettext(f"{done} %d delivery.", f"{done} %d deliveries.", count) % count,
-                messages.SUCCESS,
-            )
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{verb} deliveries?",
-            "opts": self.model._meta,
-            "deliveries": queryset[:100],
-            "count": queryset.count(),
-            "action": action,
-            "verb": verb,
-            "done": done,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "selected": queryset.values_list("pk", flat=True),
-        }
-        return TemplateResponse(request, "admin/integrations/confirm_delivery_action.html", context)
+    def _confirm(self, request, queryset, *, action, verb, explanation, perform, done):
+        count = queryset.count()
+        return confirmed_action(
+            self,
+            request,
+            queryset,
+            action=action,
+            question=f"{verb} this delivery?"
+            if count == 1
+            else f"{verb} these {count} deliveries?",
+            explanation=explanation,
+            describe=lambda d: (
+                f"#{d.pk} {d.action} for {d.customer} ({d.get_status_display()})"
+                + (f": {Truncator(d.last_error).chars(100)}" if d.last_error else "")
+            ),
+            perform=perform,
+            done=done,
+        )
 
     @admin.action(description="Retry selected dead letters", permissions=["retry"])
     def retry_selected(self, request, queryset):
@@ -102,8 +96,9 @@ class DeliveryControlMixin:
             queryset.filter(status=Delivery.Status.DEAD),
             action="retry_selected",
             verb="Retry",
-            done="Retried",
+            explanation="They are sent again now, each with a fresh retry budget.",
             perform=lambda qs: services.dead_letters_retry(queryset=qs, enqueue=True),
+            done=("Retried %d delivery.", "Retried %d deliveries."),
         )
 
     @admin.action(description="Discard (cancel) selected", permissions=["retry"])
@@ -113,8 +108,9 @@ class DeliveryControlMixin:
             queryset.filter(status__in=[Delivery.Status.DEAD, Delivery.Status.PENDING]),
             action="discard_selected",
             verb="Discard",
-            done="Discarded",
+            explanation="They are cancelled and never sent; the log keeps them.",
             perform=lambda qs: services.deliveries_cancel(queryset=qs),
+            done=("Discarded %d delivery.", "Discarded %d deliveries."),
         )
 
 

@@ -169,7 +169,7 @@ def test_revoke_previous_action_confirms_then_revokes(staff, trello_acme):
     assert b"revoke_previous_selected" not in staff.get(changelist).content  # needs the permission
     staff.user.user_permissions.add(Permission.objects.get(codename="rotate_credential"))
     confirm = staff.post(changelist, selection)
-    assert b"Yes, revoke them" in confirm.content
+    assert b"Revoke the previous versions of these credentials now?" in confirm.content
     assert trello_acme.versions.get(version=1).state == "previous"
     done = staff.post(changelist, {**selection, "post": "yes"}, follow=True)
     assert b"Revoked 1 version." in done.content

@@ -33,7 +33,7 @@ def test_dead_letter_replay_asks_then_replays(admin_client, make_endpoint, post_
     pk = InboundEvent.objects.get().pk
     data = {"action": "replay", "_selected_action": [pk]}
     confirm = admin_client.post("/admin/webhooks/deadinboundevent/", data)
-    assert b"Yes, replay them" in confirm.content
+    assert b"Replay this event?" in confirm.content
     assert InboundEvent.objects.get().status == "dead"
     admin_client.post("/admin/webhooks/deadinboundevent/", {**data, "post": "yes"})
     assert InboundEvent.objects.get().status in ("received", "processed")
