@@ -208,6 +208,9 @@ SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS = env_int("SWITCHYARD_IDEMPOTENCY_KEY_TTL_H
 # A rate limit of R per S seconds is enforced over S plus this margin: requests reach the
 # provider a little after the limiter admits them, and not always in order.
 SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS = float(env_str("SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS", "0.2"))
+# Work deferred for want of capacity is rescheduled at this share of the rate; the rest is
+# left for fresh work, so one customer's backlog on a shared key cannot take every slot.
+SWITCHYARD_RATE_LIMIT_BACKLOG_SHARE = float(env_str("SWITCHYARD_RATE_LIMIT_BACKLOG_SHARE", "0.8"))
 # The breaker of a provider+region opens after this many distinct deliveries failed in a row
 # (5xx, timeouts), and lets one probe through after the cool-off.
 SWITCHYARD_BREAKER_FAILURES = env_int("SWITCHYARD_BREAKER_FAILURES", 5)

@@ -7,6 +7,7 @@ from integrations import services
 # The delivery engine keeps its admin screens in their own module; importing it here is what
 # registers them when Django autodiscovers integrations.admin.
 from integrations.deliveries import admin as deliveries_admin  # noqa: F401
+from integrations.limits import admin as limits_admin  # noqa: F401
 from integrations.models import Integration
 from integrations.registry import provider_keys
 

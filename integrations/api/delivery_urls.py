@@ -1,9 +1,14 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from integrations.api.breakers import BreakerListView
 from integrations.api.deliveries import DeadLetterViewSet, DeliveryViewSet
 
 router = SimpleRouter()
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("dead-letters", DeadLetterViewSet, basename="dead-letter")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("breakers/", BreakerListView.as_view(), name="breaker-list"),
+    *router.urls,
+]

@@ -51,7 +51,8 @@ class DeadlineSession(requests.Session):
                 sock = getattr(response.raw.connection, "sock", None)
                 if sock is not None:
                     sock.settimeout(min(remaining, sock.gettimeout() or remaining))
-                chunk = response.raw.read(READ_CHUNK_BYTES, decode_content=True)
+                # read1: whatever one receive brings, so a drip cannot hold us in one call.
+                chunk = response.raw.read1(READ_CHUNK_BYTES, decode_content=True)
                 if not chunk:
                     break
                 body += chunk

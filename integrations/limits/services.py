@@ -55,15 +55,17 @@ def rate_limit_quotas(
     integration's ``config.rate_limit``), plus any limit the provider applies to a value several
     credentials share (Trello counts per token and per API key)."""
     provider = get_provider(provider_key)
-    margin = settings.SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS
     owner = f"credential:{credential_id}" if credential_id else f"customer:{customer_id}"
-    limit = provider.rate_limit(config)
-    quotas = [Quota(f"{provider_key}:{owner}", limit["rate"], limit["per_seconds"] + margin)]
+    limits = [(f"{provider_key}:{owner}", provider.rate_limit(config))]
     for field_name, shared in provider.shared_rate_limits.items():
         if value := credential_fields.get(field_name):
-            key = f"{provider_key}:{field_name}:{_secret_digest(value)}"
-            quotas.append(Quota(key, shared["rate"], shared["per_seconds"] + margin))
-    return quotas
+            limits.append((f"{provider_key}:{field_name}:{_secret_digest(value)}", shared))
+    margin = settings.SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS
+    share = settings.SWITCHYARD_RATE_LIMIT_BACKLOG_SHARE
+    return [
+        Quota(key, limit["rate"], limit["per_seconds"] + margin, backlog_share=share)
+        for key, limit in limits
+    ]
 
 
 def _spread(seconds: float) -> float:

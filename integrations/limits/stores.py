@@ -41,11 +41,14 @@ class Quota:
     key: str
     rate: int
     window: float
+    backlog_share: float = 1.0
 
     @property
     def step(self) -> float:
-        """Spacing of deferred sends: the allowed rate, evenly spread."""
-        return self.window / self.rate
+        """Spacing of deferred sends: ``backlog_share`` of the allowed rate, evenly spread. The
+        rest of the capacity is left for fresh work, so another customer's delivery on a
+        shared key finds room at once instead of racing a backlog that fills every slot."""
+        return self.window / (self.rate * self.backlog_share)
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ class DatabaseStore:
 # -- Redis -------------------------------------------------------------------------------------
 
 # KEYS: per quota its log (sorted set of send times) and its meta hash (cooldown, customer
-# slots). ARGV: now, customer field, member, then rate and window per quota.
+# slots). ARGV: now, customer field, member, then rate, window and step per quota.
 ACQUIRE_SCRIPT = """
 local now = tonumber(ARGV[1])
 local customer = ARGV[2]
@@ -228,7 +231,7 @@ local n = #KEYS / 2
 local free = now
 for i = 1, n do
   local log, meta = KEYS[2 * i - 1], KEYS[2 * i]
-  local rate, window = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
+  local rate, window = tonumber(ARGV[1 + 3 * i]), tonumber(ARGV[2 + 3 * i])
   redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
   local cool = tonumber(redis.call('HGET', meta, 'cooldown') or '0')
   if cool > free then free = cool end
@@ -241,7 +244,7 @@ for i = 1, n do
 end
 if free <= now then
   for i = 1, n do
-    local window = tonumber(ARGV[3 + 2 * i])
+    local window = tonumber(ARGV[2 + 3 * i])
     redis.call('ZADD', KEYS[2 * i - 1], now, member)
     redis.call('PEXPIRE', KEYS[2 * i - 1], math.ceil(window * 1000) + 1000)
   end
@@ -254,9 +257,9 @@ for i = 1, n do
 end
 for i = 1, n do
   local meta = KEYS[2 * i]
-  local rate, window = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
-  redis.call('HSET', meta, customer, tostring(slot + window / rate))
-  local ttl = math.ceil((slot + window / rate - now + window) * 1000)
+  local window, step = tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
+  redis.call('HSET', meta, customer, tostring(slot + step))
+  local ttl = math.ceil((slot + step - now + window) * 1000)
   if redis.call('PTTL', meta) < ttl then redis.call('PEXPIRE', meta, ttl) end
 end
 return tostring(slot - now)
@@ -333,7 +336,7 @@ class RedisStore:
         keys, args = [], [repr(now), customer, f"{now!r}:{uuid.uuid4().hex[:12]}"]
         for quota in quotas:
             keys += [f"{self.prefix}log:{quota.key}", f"{self.prefix}meta:{quota.key}"]
-            args += [quota.rate, repr(quota.window)]
+            args += [quota.rate, repr(quota.window), repr(quota.step)]
         wait = self._acquire(keys=keys, args=args)
         return None if wait is None else float(wait)
 

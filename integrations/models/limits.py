@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 __all__ = ("CircuitBreaker", "RateLimitWindow")
 
@@ -62,3 +63,12 @@ class CircuitBreaker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_key}/{self.region or '-'}: {self.state}"
+
+    @property
+    def probe_due(self) -> bool:
+        """Open, but the cool-off is over: the next send becomes the probe."""
+        return (
+            self.state == self.State.OPEN
+            and self.open_until is not None
+            and self.open_until <= timezone.now()
+        )

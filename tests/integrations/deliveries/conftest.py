@@ -1,7 +1,7 @@
 import pytest
 
 # Limiter state in Redis outlives each test's transaction; every delivery test starts afresh.
-from tests.integrations.limits.conftest import fresh_limits  # noqa: F401
+from tests.integrations.limits.fixtures import fresh_limits  # noqa: F401
 
 CARD = "5abbe4b7ddc1b351ef961414"
 LIST = "5abbe4b7ddc1b351ef961415"

@@ -1,13 +1,2 @@
-import pytest
-
-from integrations.limits.stores import RedisStore, limit_store
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    """Start with no rate-limit windows, cool-downs or breakers in Redis, whose keys outlive a
-    test's database transaction (database rows roll back by themselves)."""
-    store = limit_store()
-    if isinstance(store, RedisStore):
-        store.reset()
-    yield
+from tests.integrations.deliveries.conftest import trello_credential  # noqa: F401
+from tests.integrations.limits.fixtures import fresh_limits  # noqa: F401

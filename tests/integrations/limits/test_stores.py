@@ -1,0 +1,157 @@
+"""The limiter, cool-downs and the breaker state machine, on the database store and on Redis
+(skipped without REDIS_URL; CI's second run sets it). Time is a made-up clock."""
+
+import os
+
+import pytest
+
+from integrations.limits.stores import DatabaseStore, Quota, RedisStore
+from integrations.models import CircuitBreaker
+
+pytestmark = pytest.mark.django_db
+
+T0 = 1_800_000_000.0
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+@pytest.fixture(params=["database", "redis"])
+def store(request):
+    if request.param == "database":
+        yield DatabaseStore()
+        return
+    if not REDIS_URL:
+        pytest.skip("REDIS_URL is not set")
+    redis_store = RedisStore(REDIS_URL)
+    redis_store.reset()
+    yield redis_store
+    redis_store.reset()
+
+
+def granted_times(store, quota, times, customer="1"):
+    return [t for t in times if store.acquire([quota], customer=customer, now=t) is None]
+
+
+def test_no_window_ever_carries_more_than_the_rate(store):
+    """A fixed-window counter would let 2R through around a boundary; a sliding window never
+    lets any window of S seconds carry more than R."""
+    quota = Quota("k", rate=5, window=1.0)
+    # Quiet, then a burst just before a second boundary and another just after it.
+    times = [T0 + 0.95 + i * 0.01 for i in range(10)] + [T0 + 1.0 + i * 0.01 for i in range(10)]
+    times += [T0 + 1.5 + i * 0.05 for i in range(60)]
+    sent = granted_times(store, quota, times)
+    assert len(sent[:5]) == 5 and sent[4] < T0 + 1.0  # the first 5 of the burst go
+    for start in sent:
+        assert sum(start <= t < start + 1.0 for t in sent) <= 5
+    # Capacity is used once it frees: 5 more as soon as the first burst leaves the window.
+    assert sent[5] == pytest.approx(T0 + 1.95, abs=0.051)
+
+
+def test_a_refusal_says_when_capacity_frees(store):
+    quota = Quota("k", rate=2, window=10.0)
+    assert granted_times(store, quota, [T0, T0 + 1]) == [T0, T0 + 1]
+    assert store.acquire([quota], customer="1", now=T0 + 2) == pytest.approx(8.0)
+
+
+def test_deferred_work_is_spread_per_customer(store):
+    """A backlog is scheduled at the allowed rate, and another customer is not put behind it."""
+    quota = Quota("k", rate=2, window=1.0)
+    granted_times(store, quota, [T0, T0])
+    waits = [store.acquire([quota], customer="big", now=T0 + 0.1) for _ in range(4)]
+    assert waits == pytest.approx([0.9, 1.4, 1.9, 2.4])
+    assert store.acquire([quota], customer="small", now=T0 + 0.1) == pytest.approx(0.9)
+
+
+def test_a_backlog_leaves_part_of_the_rate_to_fresh_work(store):
+    quota = Quota("k", rate=4, window=1.0, backlog_share=0.5)
+    granted_times(store, quota, [T0] * 4)
+    waits = [store.acquire([quota], customer="big", now=T0) for _ in range(3)]
+    assert waits == pytest.approx([1.0, 1.5, 2.0])  # 2 per second, not 4
+
+
+def test_several_quotas_are_taken_together_or_not_at_all(store):
+    token_a, token_b = Quota("token-a", 10, 1.0), Quota("token-b", 10, 1.0)
+    shared_key = Quota("app-key", 2, 1.0)
+    assert store.acquire([token_a, shared_key], customer="1", now=T0) is None
+    assert store.acquire([token_b, shared_key], customer="1", now=T0) is None
+    # The shared key is spent: token-b is refused and not charged for the refused send.
+    assert store.acquire([token_b, shared_key], customer="1", now=T0) is not None
+    assert granted_times(store, token_b, [T0 + 0.1] * 10) == [T0 + 0.1] * 9
+
+
+def test_cool_down_holds_every_send_on_the_scope(store):
+    quota = Quota("k", rate=100, window=1.0)
+    store.cool_down(["k"], until=T0 + 5)
+    assert store.acquire([quota], customer="1", now=T0) == pytest.approx(5.0)
+    assert store.acquire([quota], customer="2", now=T0 + 4.9) == pytest.approx(0.1)
+    # A shorter cool-down never cuts a longer one short.
+    store.cool_down(["k"], until=T0 + 1)
+    assert store.acquire([quota], customer="3", now=T0 + 2) == pytest.approx(3.0)
+    assert store.acquire([quota], customer="1", now=T0 + 5) is None
+
+
+# -- breaker ------------------------------------------------------------------------------------
+
+
+def fail(store, delivery_id, now, threshold=3, cool_off=30.0):
+    return store.breaker_record(
+        "trello",
+        "eu",
+        ok=False,
+        delivery_id=delivery_id,
+        threshold=threshold,
+        cool_off=cool_off,
+        now=now,
+        error="HTTP 503",
+    )
+
+
+def succeed(store, now):
+    return store.breaker_record(
+        "trello", "eu", ok=True, delivery_id=0, threshold=3, cool_off=30.0, now=now
+    )
+
+
+def allow(store, now):
+    return store.breaker_allow("trello", "eu", now=now, probe_lease=10.0)
+
+
+def test_one_deliverys_retries_alone_never_open_the_breaker(store):
+    assert [fail(store, 1, T0 + n) for n in range(10)] == [None] * 10
+    assert allow(store, T0 + 11).wait is None
+
+
+def test_breaker_opens_after_distinct_failures_and_probes_after_the_cool_off(store):
+    assert fail(store, 1, T0) is None
+    assert fail(store, 2, T0) is None
+    assert fail(store, 3, T0) == "open"
+    row = CircuitBreaker.objects.get(provider_key="trello", region="eu")
+    assert (row.state, row.failing_deliveries, row.last_error) == ("open", [1, 2, 3], "HTTP 503")
+    assert allow(store, T0 + 10).wait == pytest.approx(20.0)
+    assert fail(store, 4, T0 + 10) is None  # late results of calls already in flight
+    probe = allow(store, T0 + 30)
+    assert (probe.wait, probe.probe) == (None, True)
+    assert CircuitBreaker.objects.get(provider_key="trello", region="eu").state == "half_open"
+    assert allow(store, T0 + 31).wait == pytest.approx(9.0)  # one probe at a time
+    assert fail(store, 5, T0 + 32) == "open"  # the probe failed: another cool-off
+    assert allow(store, T0 + 40).wait == pytest.approx(22.0)
+    assert allow(store, T0 + 62).probe
+    assert succeed(store, T0 + 62.5) == "closed"
+    assert allow(store, T0 + 63).wait is None
+    row = CircuitBreaker.objects.get(provider_key="trello", region="eu")
+    assert (row.state, row.failing_deliveries, row.open_until) == ("closed", [], None)
+
+
+def test_a_lost_probe_is_replaced_after_its_lease(store):
+    for delivery_id in (1, 2, 3):
+        fail(store, delivery_id, T0)
+    assert allow(store, T0 + 30).probe
+    assert allow(store, T0 + 40).probe  # the first probe's worker never reported
+
+
+def test_a_success_ends_the_run_of_failures(store):
+    fail(store, 1, T0)
+    fail(store, 2, T0)
+    assert succeed(store, T0 + 1) is None  # closed stays closed, but the run starts over
+    assert fail(store, 3, T0 + 2) is None
+    assert fail(store, 4, T0 + 2) is None
+    assert fail(store, 5, T0 + 2) == "open"
