@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -420,6 +421,14 @@ def credential_verification_secrets(*, credential: Credential) -> list[tuple[int
     return [(v.version, version_decrypt(v)) for v in versions.order_by("-version")]
 
 
+# Until when (monotonic seconds) this process needs no ``last_used_at`` write per version, so the
+# hot path of a webhook or an outbound call skips the shared cache (a Redis round trip) and the
+# version lookup while the minute lasts. Keyed by id, or by (credential id, version number) when
+# called with those; cleared when full, which only costs a few early writes.
+LAST_MARKED_SIZE = 4096
+_last_marked: dict[object, float] = {}
+
+
 def credential_version_mark_used(
     *,
     version_id: int | None = None,
@@ -428,6 +437,13 @@ def credential_version_mark_used(
 ) -> None:
     """Record that a version was used now, by id or by (credential, version number) as returned
     by ``credential_verification_secrets``. At most one write per minute per version."""
+    memo_key = version_id if version_id is not None else (credential.pk, version)
+    now_monotonic = time.monotonic()
+    if _last_marked.get(memo_key, float("-inf")) > now_monotonic:
+        return
+    if len(_last_marked) >= LAST_MARKED_SIZE:
+        _last_marked.clear()
+    _last_marked[memo_key] = now_monotonic + LAST_USED_RESOLUTION.total_seconds()
     if version_id is None:
         version_id = (
             CredentialVersion.objects.filter(credential=credential, version=version)

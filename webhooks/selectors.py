@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -9,15 +10,19 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from credentials.crypto import keyring
+from credentials.services import credential_verification_secrets
 from customers.models import ApiKey
 from customers.selectors import customers_visible_to
 from webhooks.models import InboundEvent, Subscription, WebhookEndpoint
 
 __all__ = (
+    "ENDPOINT_CACHE_SECONDS",
     "OutboundMessage",
+    "ReceivingEndpoint",
     "endpoint_get",
     "endpoint_list",
     "endpoint_receive_url",
+    "endpoint_receiving",
     "event_type_matches",
     "inbound_event_get",
     "inbound_event_list",
@@ -45,6 +50,55 @@ def endpoint_receive_url(*, endpoint: WebhookEndpoint, request=None) -> str:
     if settings.SWITCHYARD_PUBLIC_URL or request is None:
         return settings.SWITCHYARD_PUBLIC_URL + endpoint.path
     return request.build_absolute_uri(endpoint.path)
+
+
+# The receiver's endpoint and verification secrets are kept per process this long, sparing two
+# queries and a decryption per webhook. A secret rotated in meanwhile is picked up at once (a
+# refusal against the cached copy is checked again against the database); a deactivated
+# endpoint or customer, or a revoked or expired secret, is honoured up to this many seconds late.
+ENDPOINT_CACHE_SECONDS = 5.0
+ENDPOINT_CACHE_SIZE = 1024
+_receiving: dict[tuple[str, str], ReceivingEndpoint] = {}
+
+
+@dataclass(frozen=True)
+class ReceivingEndpoint:
+    endpoint: WebhookEndpoint
+    # (version number, secret) of every unexpired credential version, newest first.
+    secrets: tuple[tuple[int, str], ...] = field(repr=False)
+    expires_at: float
+    cached: bool
+
+
+def endpoint_receiving(
+    *, provider: str, endpoint_id, refresh: bool = False
+) -> ReceivingEndpoint | None:
+    """The active endpoint at a receive URL with its verification secrets, from this process's
+    cache unless ``refresh`` or older than ENDPOINT_CACHE_SECONDS; None when there is none (not
+    cached, so a new endpoint works at once)."""
+    key = (provider, str(endpoint_id))
+    now = time.monotonic()
+    hit = _receiving.get(key)
+    if hit is not None and not refresh and hit.expires_at > now:
+        return hit
+    endpoint = (
+        WebhookEndpoint.objects.select_related("credential", "customer")
+        .filter(public_id=endpoint_id, provider=provider, active=True, customer__active=True)
+        .first()
+    )
+    if endpoint is None:
+        _receiving.pop(key, None)
+        return None
+    secrets = tuple(
+        (version, fields.get("secret", ""))
+        for version, fields in credential_verification_secrets(credential=endpoint.credential)
+    )
+    if len(_receiving) >= ENDPOINT_CACHE_SIZE:
+        _receiving.clear()
+    _receiving[key] = ReceivingEndpoint(
+        endpoint=endpoint, secrets=secrets, expires_at=now + ENDPOINT_CACHE_SECONDS, cached=True
+    )
+    return ReceivingEndpoint(endpoint=endpoint, secrets=secrets, expires_at=now, cached=False)
 
 
 def inbound_event_list(*, api_key: ApiKey | None, filters: dict | None = None):

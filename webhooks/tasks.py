@@ -1,9 +1,9 @@
-"""django-q2 entry points. Each takes an id and calls one service."""
+"""django-q2 entry points. Each takes ids and calls one service."""
 
-__all__ = ("inbound_event_process",)
+__all__ = ("inbound_events_process",)
 
 
-def inbound_event_process(event_id: int) -> str | None:
-    from webhooks.services import inbound_event_process as process
+def inbound_events_process(event_ids: list[int]) -> int:
+    from webhooks.services import inbound_events_process as process
 
-    return process(event_id=event_id)
+    return process(event_ids=event_ids)

@@ -9,7 +9,7 @@ from credentials.services import credential_create
 from integrations.providers.standard_webhooks import sign_headers
 from integrations.providers.stripe import signature_header
 from tests.integrations.providers.helpers import fixture_bytes
-from webhooks.services import endpoint_create
+from webhooks.services import endpoint_create, inbound_events_relay_due
 
 SECRETS = {
     "trello": "trello-app-secret",
@@ -76,17 +76,21 @@ def make_endpoint(acme):
 
 @pytest.fixture
 def post_webhook(client, django_capture_on_commit_callbacks):
-    """POST a fixture (or given bytes) to an endpoint, signed unless headers are given; what the
-    receiver queues on commit runs inline (django-q2 sync mode)."""
+    """POST a fixture (or given bytes) to an endpoint, signed unless headers are given; an
+    accepted event then goes through a dispatcher relay pass, whose task runs inline (django-q2
+    sync mode)."""
 
     def post(endpoint, body: bytes | None = None, headers=None, **sign):
         provider = endpoint.provider
         body = fixture_bytes(provider, FIXTURES[provider][0]) if body is None else body
         url = SERVER + endpoint.path
         headers = signed_headers(provider, body, url, **sign) if headers is None else headers
-        with django_capture_on_commit_callbacks(execute=True):
-            return client.post(
-                endpoint.path, data=body, content_type="application/json", **as_meta(headers)
-            )
+        response = client.post(
+            endpoint.path, data=body, content_type="application/json", **as_meta(headers)
+        )
+        if response.status_code == 202:
+            with django_capture_on_commit_callbacks(execute=True):
+                inbound_events_relay_due()
+        return response
 
     return post
