@@ -30,7 +30,7 @@ __all__ = (
     "secret_aad",
     "subscription_get",
     "subscription_list",
-    "subscriptions_matching",
+    "subscriptions_receiving",
 )
 
 
@@ -147,11 +147,18 @@ def event_type_matches(patterns: list[str], event_type: str) -> bool:
     return False
 
 
-def subscriptions_matching(*, event_type: str, customer_id: int) -> list[Subscription]:
-    active = Subscription.objects.filter(active=True).filter(
-        Q(customer__isnull=True) | Q(customer_id=customer_id)
+def subscriptions_receiving(*, customer_ids) -> dict[int, list[Subscription]]:
+    """Active subscriptions that receive each customer's events (its own and the global ones),
+    in one query for a batch of events; ``event_type_matches`` picks those for an event."""
+    active = list(
+        Subscription.objects.filter(active=True)
+        .filter(Q(customer__isnull=True) | Q(customer_id__in=customer_ids))
+        .order_by("pk")
     )
-    return [s for s in active.order_by("pk") if event_type_matches(s.event_types, event_type)]
+    return {
+        customer_id: [s for s in active if s.customer_id in (None, customer_id)]
+        for customer_id in customer_ids
+    }
 
 
 def secret_aad(subscription_id: int, version: int) -> bytes:

@@ -50,7 +50,6 @@ __all__ = (
     "PayloadRejected",
     "SignatureRejected",
     "endpoint_create",
-    "inbound_event_process",
     "inbound_events_process",
     "inbound_events_relay_due",
     "inbound_events_replay",
@@ -238,24 +237,24 @@ def inbound_webhook_receive(
 # --- processing -----------------------------------------------------------------------------
 
 
-def _claim(event_id: int) -> InboundEvent | None:
-    """Take the lease on a due event; an expired lease (dead worker) may be taken over."""
+def _claim(event_ids: list[int]) -> list[InboundEvent]:
+    """Take one lease on those of ``event_ids`` that are due; an expired lease (dead worker) may
+    be taken over."""
     now = timezone.now()
-    claimed = (
-        InboundEvent.objects.filter(
-            pk=event_id, status__in=PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
-        )
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(
-            lease_token=uuid.uuid4(),
-            lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
-            attempts=F("attempts") + 1,
-            enqueued_until=None,
-        )
+    token = uuid.uuid4()
+    InboundEvent.objects.filter(
+        pk__in=event_ids, status__in=PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
+    ).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(
+        lease_token=token,
+        lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        enqueued_until=None,
     )
-    if not claimed:
-        return None
-    return InboundEvent.objects.select_related("endpoint__customer").get(pk=event_id)
+    return list(
+        InboundEvent.objects.select_related("endpoint__customer")
+        .filter(pk__in=event_ids, lease_token=token)
+        .order_by("pk")
+    )
 
 
 class _LeaseLost(Exception):
@@ -273,12 +272,10 @@ def _envelope(event: InboundEvent, normalised) -> dict:
     }
 
 
-def _fan_out(event: InboundEvent) -> int:
+def _fan_out(event: InboundEvent, subscriptions: list[Subscription]) -> int:
     """One outbound delivery per matching subscription, created in the caller's transaction so
     a failed attempt leaves none behind (and a retry does not send twice)."""
-    matching = selectors.subscriptions_matching(
-        event_type=event.type, customer_id=event.endpoint.customer_id
-    )
+    matching = [s for s in subscriptions if selectors.event_type_matches(s.event_types, event.type)]
     for subscription in matching:
         delivery_create(
             api_key=None,
@@ -289,39 +286,30 @@ def _fan_out(event: InboundEvent) -> int:
     return len(matching)
 
 
-def inbound_event_process(*, event_id: int) -> str | None:
-    """Normalise one stored event and fan it out. Returns its new status, or None when there
-    was nothing to do (not due, taken by another worker, finished)."""
-    event = _claim(event_id)
-    if event is None:
-        return None
+def _process(event: InboundEvent, subscriptions: list[Subscription]) -> tuple[str | None, int]:
+    """Normalise one claimed event and fan it out under a savepoint; returns its new status (None
+    when its lease was lost meanwhile) and how many deliveries it fanned out to."""
     mine = InboundEvent.objects.filter(pk=event.pk, lease_token=event.lease_token)
-    now = timezone.now()
-    settled = dict(lease_token=None, lease_until=None, processed_at=now, error="")
+    settled = dict(lease_token=None, lease_until=None, processed_at=timezone.now(), error="")
     try:
         with transaction.atomic():
             normalised = get_provider(event.provider).normalise(bytes(event.body), event.headers)
+            fanned = 0
             if normalised is None:
                 status, changes = Status.IGNORED, {}
             else:
                 event.type = normalised.type[:200]
                 event.envelope = _envelope(event, normalised)
-                fanned = _fan_out(event)
+                fanned = _fan_out(event, subscriptions)
                 status, changes = Status.PROCESSED, {"type": event.type, "envelope": event.envelope}
             if not mine.update(status=status, **changes, **settled):
                 raise _LeaseLost
     except _LeaseLost:
         logger.warning("webhooks.lease_lost event=%s", event.pk)
-        return None
+        return None, 0
     except Exception as exc:
-        return _fail(event, mine, exc)
-    if status == Status.PROCESSED:
-        logger.info(
-            "webhooks.processed event=%s type=%s fanned_out=%s", event.pk, event.type, fanned
-        )
-    else:
-        logger.info("webhooks.ignored event=%s", event.pk)
-    return status
+        return _fail(event, mine, exc), 0
+    return status, fanned
 
 
 def _fail(event: InboundEvent, mine, exc: Exception) -> str:
@@ -348,11 +336,29 @@ def _fail(event: InboundEvent, mine, exc: Exception) -> str:
     return status
 
 
-def inbound_events_process(*, event_ids: list[int]) -> int:
-    """Process a batch the relay queued, each event under its own lease; returns how many this
-    call settled. An error that escapes (the database gone) leaves the rest queued until their
-    marker expires, when the relay queues them again."""
-    return sum(inbound_event_process(event_id=event_id) is not None for event_id in event_ids)
+def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
+    """Normalise stored events and fan them out: one claim, then one transaction with a savepoint
+    per event, so a batch costs one commit and one event's failure touches no other. Returns the
+    new status of each event processed; those not due, leased by another worker or finished are
+    left out. If the commit fails (the database gone) nothing is settled: the leases expire and
+    the relay queues the events again."""
+    with transaction.atomic():
+        claimed = _claim(event_ids)
+        receiving = selectors.subscriptions_receiving(
+            customer_ids={event.endpoint.customer_id for event in claimed}
+        )
+        outcomes = {
+            event.pk: (event, _process(event, receiving[event.endpoint.customer_id]))
+            for event in claimed
+        }
+    for event, (status, fanned) in outcomes.values():
+        if status == Status.PROCESSED:
+            logger.info(
+                "webhooks.processed event=%s type=%s fanned_out=%s", event.pk, event.type, fanned
+            )
+        elif status == Status.IGNORED:
+            logger.info("webhooks.ignored event=%s", event.pk)
+    return {pk: status for pk, (_, (status, _)) in outcomes.items() if status is not None}
 
 
 def inbound_events_relay_due() -> int:

@@ -23,6 +23,10 @@ def test_unknown_trello_action_is_ignored_not_failed(make_endpoint, post_webhook
     assert event.error == ""
 
 
+def _process(event_id: int) -> str | None:
+    return services.inbound_events_process(event_ids=[event_id]).get(event_id)
+
+
 def _stored(make_endpoint, post_webhook, provider="shopify") -> InboundEvent:
     with mock.patch.object(services, "_enqueue"):  # as if the broker lost the task
         post_webhook(make_endpoint(provider))
@@ -33,15 +37,15 @@ def test_processing_failure_retries_then_dead_letters(make_endpoint, post_webhoo
     event = _stored(make_endpoint, post_webhook)
     InboundEvent.objects.filter(pk=event.pk).update(attempt_limit=2)
     with mock.patch.object(services, "_fan_out", side_effect=RuntimeError("database hiccup")):
-        assert services.inbound_event_process(event_id=event.pk) == InboundEvent.Status.FAILED
+        assert _process(event.pk) == InboundEvent.Status.FAILED
         event.refresh_from_db()
         assert event.next_attempt_at > timezone.now() - timedelta(seconds=1)
         assert "database hiccup" in event.error
         later = timezone.now() + timedelta(seconds=60)  # full jitter may have picked ~0 s
         InboundEvent.objects.filter(pk=event.pk).update(next_attempt_at=later)
-        assert services.inbound_event_process(event_id=event.pk) is None  # not due yet
+        assert _process(event.pk) is None  # not due yet
         InboundEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
-        assert services.inbound_event_process(event_id=event.pk) == InboundEvent.Status.DEAD
+        assert _process(event.pk) == InboundEvent.Status.DEAD
     event.refresh_from_db()
     assert "gave up after 2 attempts" in event.error
 
@@ -50,7 +54,7 @@ def test_malformed_payload_is_dead_at_once(make_endpoint, post_webhook):
     event = _stored(make_endpoint, post_webhook)
     headers = {k: v for k, v in event.headers.items() if k != "X-Shopify-Topic"}
     InboundEvent.objects.filter(pk=event.pk).update(headers=headers)
-    assert services.inbound_event_process(event_id=event.pk) == InboundEvent.Status.DEAD
+    assert _process(event.pk) == InboundEvent.Status.DEAD
     assert "Malformed payload" in InboundEvent.objects.get().error
 
 
@@ -67,14 +71,14 @@ def test_expired_lease_is_taken_over(make_endpoint, post_webhook):
     event = _stored(make_endpoint, post_webhook)
     past = timezone.now() - timedelta(seconds=1)
     InboundEvent.objects.filter(pk=event.pk).update(lease_until=past, lease_token=event.key)
-    assert services.inbound_event_process(event_id=event.pk) == InboundEvent.Status.PROCESSED
+    assert _process(event.pk) == InboundEvent.Status.PROCESSED
 
 
 def test_live_lease_is_respected(make_endpoint, post_webhook):
     event = _stored(make_endpoint, post_webhook)
     future = timezone.now() + timedelta(seconds=30)
     InboundEvent.objects.filter(pk=event.pk).update(lease_until=future, lease_token=event.key)
-    assert services.inbound_event_process(event_id=event.pk) is None
+    assert _process(event.pk) is None
 
 
 def test_replay_processes_dead_letters_again(
