@@ -1,4 +1,6 @@
 from datetime import timedelta
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -174,10 +176,24 @@ def test_stale_rotation_cannot_make_a_second_current(trello_acme):
     ) == [3]
 
 
-def test_mark_used_writes_at_most_once_a_minute(trello_acme, django_assert_num_queries):
+@pytest.fixture
+def fresh_process(monkeypatch):
+    """As if in another process: no per-process memo of last writes, an empty local cache."""
     from django.core.cache import cache
 
+    from credentials import services
+
+    monkeypatch.setattr(services, "_last_marked", {})
     cache.clear()
+
+
+def test_mark_used_writes_at_most_once_a_minute(
+    trello_acme, django_assert_num_queries, fresh_process, monkeypatch
+):
+    from django.core.cache import cache
+
+    from credentials import services
+
     version = trello_acme.versions.get()
     credential_version_mark_used(version_id=version.pk)
     version.refresh_from_db()
@@ -185,7 +201,36 @@ def test_mark_used_writes_at_most_once_a_minute(trello_acme, django_assert_num_q
     assert first is not None
     with django_assert_num_queries(0):
         credential_version_mark_used(version_id=version.pk)
+    # Another process (no memo) sharing no cache: the database condition still holds.
+    monkeypatch.setattr(services, "_last_marked", {})
     cache.clear()
     credential_version_mark_used(credential=trello_acme, version=1)
     version.refresh_from_db()
-    assert version.last_used_at == first  # the database condition holds without the cache
+    assert version.last_used_at == first
+
+
+def test_mark_used_by_number_skips_lookup_and_cache_within_the_minute(
+    trello_acme, django_assert_num_queries, fresh_process, monkeypatch
+):
+    """The webhook receiver's call: after the first write, neither the version lookup nor the
+    shared cache (a Redis round trip in production) is touched until the minute is over."""
+    from django.core.cache import cache
+
+    from credentials import services
+
+    credential_version_mark_used(credential=trello_acme, version=1)
+    with (
+        django_assert_num_queries(0),
+        mock.patch.object(cache, "add", side_effect=AssertionError("cache used")),
+    ):
+        credential_version_mark_used(credential=trello_acme, version=1)
+    # A minute later (in this process's clock and in the database) it writes again.
+    version = trello_acme.versions.get()
+    earlier = timezone.now() - timedelta(minutes=2)
+    type(version).objects.filter(pk=version.pk).update(last_used_at=earlier)
+    cache.clear()
+    later = services.time.monotonic() + services.LAST_USED_RESOLUTION.total_seconds() + 1
+    monkeypatch.setattr(services, "time", SimpleNamespace(monotonic=lambda: later))
+    credential_version_mark_used(credential=trello_acme, version=1)
+    version.refresh_from_db()
+    assert version.last_used_at > earlier

@@ -1,0 +1,145 @@
+"""The ingest hot path (bench/ingest.py): the per-process endpoint and secrets cache with its
+bounded staleness, no broker write per request, and the dispatcher relay queueing batches."""
+
+import time
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from credentials.services import credential_revoke, credential_rotate
+from webhooks import selectors, services
+from webhooks.models import InboundEvent
+
+pytestmark = pytest.mark.django_db
+
+NEW_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+
+
+def _later(monkeypatch, seconds: float) -> None:
+    """Move the cache's clock past its lifetime, for the webhooks selectors only."""
+    clock = time.monotonic() + seconds
+    monkeypatch.setattr(selectors, "time", SimpleNamespace(monotonic=lambda: clock))
+
+
+def test_a_cached_endpoint_costs_only_the_insert(make_endpoint, post_webhook, client):
+    endpoint = make_endpoint("standard_webhooks")
+    assert post_webhook(endpoint, msg_id="msg_1").status_code == 202
+    with (
+        mock.patch.object(services, "async_task") as enqueue,
+        CaptureQueriesContext(connection) as queries,
+    ):
+        assert post_webhook(endpoint, msg_id="msg_2").status_code == 202
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    # The receiver: one INSERT (the savepoint is the test's transaction); the rest is the
+    # relay pass the fixture runs afterwards.
+    assert statements[:3] == ["SAVEPOINT", "INSERT", "RELEASE"]
+    assert "webhooks_webhookendpoint" not in " ".join(q["sql"] for q in queries.captured_queries)
+    enqueue.assert_called_once()  # by the relay, not by the request
+
+
+def test_receiver_queues_nothing_and_the_next_relay_pass_does(make_endpoint, client):
+    from tests.integrations.providers.helpers import fixture_bytes
+    from tests.webhooks.conftest import SERVER, as_meta, signed_headers
+
+    endpoint = make_endpoint("shopify")
+    body = fixture_bytes("shopify", "products_update__basic")
+    headers = signed_headers("shopify", body, SERVER + endpoint.path)
+    with mock.patch.object(services, "async_task") as enqueue:
+        response = client.post(
+            endpoint.path, data=body, content_type="application/json", **as_meta(headers)
+        )
+        assert response.status_code == 202
+        enqueue.assert_not_called()
+        event = InboundEvent.objects.get()
+        assert (event.status, event.enqueued_until) == ("received", None)
+        assert services.inbound_events_relay_due() == 1
+        enqueue.assert_called_once()
+    assert InboundEvent.objects.get().enqueued_until is not None
+
+
+def test_rotated_secret_is_accepted_at_once_despite_the_cache(make_endpoint, post_webhook):
+    endpoint = make_endpoint("standard_webhooks")
+    assert post_webhook(endpoint, msg_id="msg_1").status_code == 202  # cached: version 1 only
+    credential_rotate(credential=endpoint.credential, fields={"secret": NEW_SECRET})
+    response = post_webhook(endpoint, secret=NEW_SECRET, msg_id="msg_2")
+    assert response.status_code == 202, response.content
+    assert InboundEvent.objects.get(pk=response.json()["id"]).signature_version == 2
+
+
+def test_revoked_secret_is_refused_within_the_cache_lifetime(
+    make_endpoint, post_webhook, monkeypatch
+):
+    endpoint = make_endpoint("standard_webhooks")
+    credential_rotate(credential=endpoint.credential, fields={"secret": NEW_SECRET})
+    assert post_webhook(endpoint, msg_id="msg_1").status_code == 202  # previous, in grace
+    credential_revoke(credential=endpoint.credential)
+    # The documented staleness: this process still holds the revoked version for a moment.
+    assert post_webhook(endpoint, msg_id="msg_2").status_code == 202
+    _later(monkeypatch, selectors.ENDPOINT_CACHE_SECONDS + 1)
+    assert post_webhook(endpoint, msg_id="msg_3").status_code == 401
+    assert post_webhook(endpoint, secret=NEW_SECRET, msg_id="msg_4").status_code == 202
+
+
+def test_deactivated_endpoint_gets_404_once_the_cache_expires(
+    make_endpoint, post_webhook, monkeypatch
+):
+    endpoint = make_endpoint("standard_webhooks")
+    assert post_webhook(endpoint, msg_id="msg_1").status_code == 202
+    type(endpoint).objects.filter(pk=endpoint.pk).update(active=False)
+    _later(monkeypatch, selectors.ENDPOINT_CACHE_SECONDS + 1)
+    assert post_webhook(endpoint, msg_id="msg_2").status_code == 404
+
+
+def test_refusal_is_counted_once_after_checking_the_database(make_endpoint, post_webhook):
+    endpoint = make_endpoint("standard_webhooks")
+    assert post_webhook(endpoint, msg_id="msg_1").status_code == 202
+    assert post_webhook(endpoint, secret=NEW_SECRET, msg_id="msg_2").status_code == 401
+    endpoint.refresh_from_db()
+    assert endpoint.rejected_signatures == 1
+
+
+def test_relay_queues_one_task_per_batch(make_endpoint, post_webhook, monkeypatch, settings):
+    monkeypatch.setattr(services, "PROCESS_BATCH", 2)
+    endpoint = make_endpoint("standard_webhooks")
+    with mock.patch.object(services, "_enqueue"):  # the fixture's relay passes lose their tasks
+        for n in range(5):
+            assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
+    InboundEvent.objects.update(enqueued_until=None)
+    settings.SWITCHYARD_RELAY_MAX_QUEUED = 4
+    with mock.patch.object(services, "async_task") as enqueue:
+        assert services.inbound_events_relay_due() == 4  # capped at the queued maximum
+        assert services.inbound_events_relay_due() == 0  # those four are still queued
+    batches = [call.args[1] for call in enqueue.call_args_list]
+    assert [len(batch) for batch in batches] == [2, 2]
+    assert InboundEvent.objects.filter(enqueued_until__isnull=True).count() == 1
+
+
+def test_broker_down_clears_the_batch_markers(make_endpoint, post_webhook):
+    endpoint = make_endpoint("standard_webhooks")
+    with mock.patch.object(services, "async_task", side_effect=ConnectionError("broker down")):
+        assert post_webhook(endpoint, msg_id="msg_1").status_code == 202
+    event = InboundEvent.objects.get()
+    assert (event.status, event.enqueued_until) == ("received", None)  # next pass retries
+
+
+def test_one_failing_event_does_not_hold_back_its_batch(make_endpoint, post_webhook):
+    endpoint = make_endpoint("standard_webhooks")
+    with mock.patch.object(services, "_enqueue"):
+        for n in range(3):
+            post_webhook(endpoint, msg_id=f"msg_{n}")
+    ids = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
+    real = services._fan_out
+
+    def flaky(event, subscriptions):
+        if event.pk == ids[1]:
+            raise RuntimeError("boom")
+        return real(event, subscriptions)
+
+    with mock.patch.object(services, "_fan_out", side_effect=flaky):
+        outcomes = services.inbound_events_process(event_ids=ids)
+    assert outcomes == {ids[0]: "processed", ids[1]: "failed", ids[2]: "processed"}
+    # Processed events are not processed twice (the failed one may be due again at once).
+    assert set(services.inbound_events_process(event_ids=ids)) <= {ids[1]}
