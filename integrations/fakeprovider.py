@@ -415,6 +415,9 @@ FAKE_PROVIDERS = {
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so clients' connection reuse shows in the journal
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms) and every keep-alive request would take that long.
+    disable_nagle_algorithm = True
     timeout = IDLE_CONNECTION_SECONDS
     server: FakeProviderServer
 

@@ -54,6 +54,11 @@ BULK_CHUNK = 1000
 # A worker may claim a delivery this early, so clocks a little apart do not delay it a tick.
 CLAIM_TOLERANCE = timedelta(seconds=1)
 TASK_PATH = "integrations.tasks.delivery_send_batch"
+# Attempts are recorded and settled in groups of up to this many, or this often: fewer commits,
+# while a worker that dies leaves at most one group sent but unsettled (sent again after the
+# lease, with the same idempotency key).
+SETTLE_GROUP = 20
+SETTLE_GROUP_SECONDS = 0.25
 # The relay serves at most this many customers per pass, those waiting longest first.
 RELAY_CUSTOMERS_PER_PASS = 100
 
@@ -138,9 +143,12 @@ def delivery_create(
     call = action_prepare(customer=customer_row, action=action, input=input)
     integration = Integration.objects.filter(pk=call.integration_id).first()
     policy = _policy(call.provider_key, integration)
-    # Within its in-flight cap a delivery goes to the broker at once; beyond it the relay feeds
-    # it in turn with other customers' work, so a burst cannot queue ahead of everyone.
-    direct = _customer_queued(customer_row.pk) < settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
+    # While its customer has less than a batch queued, a delivery goes to the broker at once
+    # (lowest latency); beyond that the relay sends it in batches (one task per batch, not per
+    # delivery) and in turn with other customers' work, so a burst cannot queue ahead of all.
+    direct = _customer_queued(customer_row.pk) < min(
+        settings.SWITCHYARD_SEND_BATCH, settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
+    )
     try:
         with transaction.atomic():
             delivery = Delivery.objects.create(
@@ -187,33 +195,42 @@ def _customer_queued(customer_id: int) -> int:
 # --- attempting (worker) --------------------------------------------------------------------
 
 
-def _claim(delivery: Delivery) -> bool:
-    """Take the lease on a loaded delivery if it is still as loaded and due; False if it is not
-    due or someone else has it. ``attempts`` only grows while a delivery is claimed, so it pins
-    the row to the version this worker read."""
+def _claim(delivery_ids: list[int]) -> list[Delivery]:
+    """Take the lease on the due deliveries among ``delivery_ids`` in one conditional UPDATE
+    and load them; rows someone else holds, or that are not due, are left alone.
+
+    The lease covers the whole batch: no attempt starts later than SWITCHYARD_SEND_BATCH_SECONDS
+    after the claim, and each ends within the attempt deadline that SWITCHYARD_LEASE_SECONDS
+    already covers."""
     now = timezone.now()
     token = uuid.uuid4()
-    lease_until = now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS)
-    claimed = Delivery.objects.filter(
-        pk=delivery.pk,
-        status=Status.PENDING,
-        attempts=delivery.attempts,
-        next_attempt_at__lte=now + CLAIM_TOLERANCE,
+    lease = settings.SWITCHYARD_LEASE_SECONDS + settings.SWITCHYARD_SEND_BATCH_SECONDS
+    Delivery.objects.filter(
+        pk__in=delivery_ids, status=Status.PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
     ).update(
         status=Status.IN_FLIGHT,
         lease_token=token,
-        lease_until=lease_until,
+        lease_until=now + timedelta(seconds=lease),
         attempts=F("attempts") + 1,
         enqueued_until=None,
     )
-    if claimed:
-        delivery.status, delivery.lease_token, delivery.lease_until = (
-            Status.IN_FLIGHT,
-            token,
-            lease_until,
-        )
-        delivery.attempts += 1
-    return bool(claimed)
+    return list(
+        Delivery.objects.select_related("customer__region", "integration").filter(lease_token=token)
+    )
+
+
+def _release(deliveries: list[Delivery], **changes) -> int:
+    """Give claimed deliveries back as pending, un-counting the attempt they never made."""
+    tokens = {delivery.lease_token for delivery in deliveries}
+    return Delivery.objects.filter(
+        pk__in=[delivery.pk for delivery in deliveries], lease_token__in=tokens
+    ).update(
+        status=Status.PENDING,
+        attempts=F("attempts") - 1,
+        lease_token=None,
+        lease_until=None,
+        **changes,
+    )
 
 
 @dataclass
@@ -223,6 +240,63 @@ class _BatchCache:
 
     credentials: dict = field(default_factory=dict)
     versions_used: set = field(default_factory=set)
+
+
+@dataclass
+class _Settlement:
+    """The end of one attempt, written with others of its group (``_settle``)."""
+
+    delivery: Delivery
+    attempt: DeliveryAttempt
+    status: str
+    changes: dict
+    outcome: str
+
+
+def _settle(settlements: list[_Settlement]) -> dict[int, str | None]:
+    """Record attempts and settle deliveries in one transaction: one INSERT for the attempts and
+    one UPDATE per resulting status, each only where this worker still holds the lease."""
+    if not settlements:
+        return {}
+    tokens = {s.delivery.lease_token for s in settlements}
+    mine = Delivery.objects.filter(lease_token__in=tokens)
+    with transaction.atomic():
+        held = set(
+            mine.select_for_update()
+            .filter(pk__in=[s.delivery.pk for s in settlements])
+            .values_list("pk", flat=True)
+        )
+        # Every attempt is logged, including one whose lease was lost: the provider saw it.
+        DeliveryAttempt.objects.bulk_create([s.attempt for s in settlements])
+        for status in {s.status for s in settlements}:
+            group = [s for s in settlements if s.status == status and s.delivery.pk in held]
+            if not group:
+                continue
+            for settlement in group:
+                delivery = settlement.delivery
+                delivery.status, delivery.lease_token, delivery.lease_until = status, None, None
+                delivery.manual_retry = False
+                for name, value in settlement.changes.items():
+                    setattr(delivery, name, value)
+            fields = ["status", "lease_token", "lease_until", "manual_retry", *group[0].changes]
+            mine.bulk_update([settlement.delivery for settlement in group], fields)
+    results = {}
+    for settlement in settlements:
+        delivery = settlement.delivery
+        if delivery.pk not in held:
+            # The lease expired mid-attempt and another worker took over; its result wins.
+            logger.warning("deliveries.lease_lost delivery=%s", delivery.pk)
+            results[delivery.pk] = None
+            continue
+        logger.info(
+            "deliveries.attempted delivery=%s attempt=%s outcome=%s status=%s",
+            delivery.pk,
+            delivery.attempts,
+            settlement.outcome,
+            settlement.status,
+        )
+        results[delivery.pk] = settlement.status
+    return results
 
 
 def _resolve_credentials(delivery: Delivery, cache: _BatchCache):
@@ -255,11 +329,12 @@ def _attempt_timeout() -> tuple[float, float]:
     return (min(3.05, deadline), deadline)
 
 
-def _record(
+def _attempt_row(
     *, delivery: Delivery, started_at, trigger: str, outcome, resolved, next_delay
 ) -> DeliveryAttempt:
+    """The attempt's log row, saved with the others of its settle group."""
     request, response = outcome.request, outcome.response
-    return DeliveryAttempt.objects.create(
+    return DeliveryAttempt(
         delivery=delivery,
         number=delivery.attempts,
         trigger=trigger,
@@ -285,11 +360,8 @@ def _record(
 def _defer(delivery: Delivery, deferral: Deferral) -> str | None:
     """Give a claimed delivery back without an attempt: it did not reach the provider, so it
     costs no attempt, and it comes due when the limit allows."""
-    returned = Delivery.objects.filter(pk=delivery.pk, lease_token=delivery.lease_token).update(
-        status=Status.PENDING,
-        attempts=F("attempts") - 1,
-        lease_token=None,
-        lease_until=None,
+    returned = _release(
+        [delivery],
         next_attempt_at=timezone.now() + timedelta(seconds=deferral.seconds),
         last_error=f"Deferred {deferral.seconds:.1f} s: {deferral.reason}.",
     )
@@ -302,11 +374,10 @@ def _defer(delivery: Delivery, deferral: Deferral) -> str | None:
     return Status.PENDING if returned else None
 
 
-def _attempt(delivery: Delivery, cache: _BatchCache) -> str | None:
+def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None:
+    """Send one claimed delivery; its settlement, or the result of deferring it unsent."""
     from credentials.services import CredentialNotConfigured
 
-    if not _claim(delivery):
-        return None
     trigger = (
         DeliveryAttempt.Trigger.MANUAL
         if delivery.manual_retry
@@ -337,9 +408,10 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> str | None:
             credential_id=resolved.credential_id if resolved else None,
             credential_fields=credentials,
         )
-        permit = dict(provider_key=delivery.provider_key, region=region, quotas=quotas)
-        if deferral := send_permit(customer_id=delivery.customer_id, **permit):
-            return _defer(delivery, deferral)
+        scope = dict(provider_key=delivery.provider_key, region=region, quotas=quotas)
+        permit = send_permit(customer_id=delivery.customer_id, **scope)
+        if isinstance(permit, Deferral):
+            return _defer(delivery, permit)
         outcome = operation_execute(
             call=call,
             customer=delivery.customer,
@@ -348,7 +420,7 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> str | None:
             idempotency_key=str(delivery.key),
             timeout=_attempt_timeout(),
         )
-        send_settled(delivery_id=delivery.pk, outcome=outcome, **permit)
+        send_settled(delivery_id=delivery.pk, outcome=outcome, permit=permit, **scope)
         dead_reason = None
         if resolved is not None:
             cache.versions_used.add(resolved.version_id)
@@ -360,74 +432,63 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> str | None:
         retry_after=outcome.retry_after,
     )
     now = timezone.now()
-    with transaction.atomic():
-        _record(
-            delivery=delivery,
-            started_at=started_at,
-            trigger=trigger,
-            outcome=outcome,
-            resolved=resolved,
-            next_delay=decision.delay_seconds,
-        )
-        mine = Delivery.objects.filter(pk=delivery.pk, lease_token=delivery.lease_token)
-        if outcome.ok:
-            status, changes = Status.SUCCEEDED, {"result": outcome.result, "last_error": ""}
-        elif decision.retry:
-            status = Status.PENDING
-            changes = {
-                "next_attempt_at": now + timedelta(seconds=decision.delay_seconds),
-                "last_error": outcome.error,
-            }
-        else:
-            status = Status.DEAD
-            changes = {
-                "dead_reason": dead_reason or _dead_reason(outcome.outcome),
-                "last_error": f"{outcome.error} ({decision.reason})".strip(),
-            }
-        if status != Status.PENDING:
-            changes["finished_at"] = now
-        settled = mine.update(
-            status=status, lease_token=None, lease_until=None, manual_retry=False, **changes
-        )
-    if not settled:
-        # The lease expired mid-attempt and another worker took over; its result wins.
-        logger.warning("deliveries.lease_lost delivery=%s", delivery.pk)
-        return None
-    logger.info(
-        "deliveries.attempted delivery=%s attempt=%s outcome=%s status=%s",
-        delivery.pk,
-        delivery.attempts,
-        outcome.outcome,
-        status,
+    if outcome.ok:
+        status, changes = Status.SUCCEEDED, {"result": outcome.result, "last_error": ""}
+    elif decision.retry:
+        status = Status.PENDING
+        changes = {
+            "next_attempt_at": now + timedelta(seconds=decision.delay_seconds),
+            "last_error": outcome.error,
+        }
+    else:
+        status = Status.DEAD
+        changes = {
+            "dead_reason": dead_reason or _dead_reason(outcome.outcome),
+            "last_error": f"{outcome.error} ({decision.reason})".strip(),
+        }
+    if status != Status.PENDING:
+        changes["finished_at"] = now
+    attempt = _attempt_row(
+        delivery=delivery,
+        started_at=started_at,
+        trigger=trigger,
+        outcome=outcome,
+        resolved=resolved,
+        next_delay=decision.delay_seconds,
     )
-    return status
+    return _Settlement(delivery, attempt, status, changes, outcome.outcome)
 
 
 def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
-    """Claim, send and settle one attempt of each due delivery among ``delivery_ids``, one after
-    the other. Returns each one's new status, None where there was nothing to do (not due,
-    already taken, finished).
+    """Claim the due deliveries among ``delivery_ids``, then send and settle one attempt of each
+    in turn. Returns each claimed one's new status (None where its lease was lost); ids that were
+    not due, already taken or finished are absent.
 
-    One query loads the batch, but each delivery is claimed just before it is sent, so its
-    lease covers only its own attempt. After SWITCHYARD_SEND_BATCH_SECONDS the rest is handed
-    back to the relay rather than risking the task timeout."""
+    After SWITCHYARD_SEND_BATCH_SECONDS the rest is given back, un-attempted, to the relay rather
+    than risking the task timeout."""
     from credentials.services import credential_version_mark_used
 
     started = time.monotonic()
-    loaded = Delivery.objects.select_related("customer__region", "integration").filter(
-        pk__in=delivery_ids, status=Status.PENDING
-    )
-    by_id = {delivery.pk: delivery for delivery in loaded}
+    claimed = {delivery.pk: delivery for delivery in _claim(delivery_ids)}
+    queue = [claimed[pk] for pk in delivery_ids if pk in claimed]
     cache = _BatchCache()
     results: dict[int, str | None] = {}
-    for position, delivery_id in enumerate(delivery_ids):
+    unsettled: list[_Settlement] = []
+    settled_at = time.monotonic()
+    for position, delivery in enumerate(queue):
         if time.monotonic() - started > settings.SWITCHYARD_SEND_BATCH_SECONDS:
-            rest = delivery_ids[position:]
-            Delivery.objects.filter(pk__in=rest, status=Status.PENDING).update(enqueued_until=None)
-            logger.info("deliveries.batch_handed_back count=%s", len(rest))
+            _release(queue[position:], enqueued_until=None)
+            logger.info("deliveries.batch_handed_back count=%s", len(queue) - position)
             break
-        delivery = by_id.get(delivery_id)
-        results[delivery_id] = _attempt(delivery, cache) if delivery else None
+        result = _attempt(delivery, cache)
+        if not isinstance(result, _Settlement):
+            results[delivery.pk] = result
+            continue
+        unsettled.append(result)
+        if len(unsettled) >= SETTLE_GROUP or time.monotonic() - settled_at > SETTLE_GROUP_SECONDS:
+            results |= _settle(unsettled)
+            unsettled, settled_at = [], time.monotonic()
+    results |= _settle(unsettled)
     for version_id in cache.versions_used:
         credential_version_mark_used(version_id=version_id)
     return results

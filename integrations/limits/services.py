@@ -18,7 +18,7 @@ from integrations.limits.stores import Quota, limit_store
 from integrations.providers.base import Outcome
 from integrations.registry import get_provider
 
-__all__ = ("Deferral", "rate_limit_quotas", "send_permit", "send_settled")
+__all__ = ("Deferral", "Permit", "rate_limit_quotas", "send_permit", "send_settled")
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,13 @@ class Deferral:
 
     seconds: float
     reason: str
+
+
+@dataclass(frozen=True)
+class Permit:
+    """A send may go. ``breaker_clean``: its breaker had no failures counted when asked."""
+
+    breaker_clean: bool
 
 
 def _secret_digest(value: str) -> str:
@@ -74,8 +81,9 @@ def _spread(seconds: float) -> float:
 
 def send_permit(
     *, provider_key: str, region: str, quotas: list[Quota], customer_id: int
-) -> Deferral | None:
-    """None when the send may go now (its rate-limit slot is taken), else a ``Deferral``."""
+) -> Permit | Deferral:
+    """A ``Permit`` when the send may go now (its rate-limit slot is taken), else a
+    ``Deferral``."""
     store = limit_store()
     wait = store.acquire(quotas, customer=str(customer_id), now=time.time())
     if wait is not None:
@@ -89,7 +97,7 @@ def send_permit(
     if verdict.probe:
         logger.info("limits.breaker_probe provider=%s region=%s", provider_key, region)
     if verdict.wait is None:
-        return None
+        return Permit(breaker_clean=verdict.clean)
     return Deferral(
         _spread(min(verdict.wait, settings.SWITCHYARD_BREAKER_COOL_OFF_SECONDS)),
         f"circuit breaker of {provider_key}/{region or '-'} is open",
@@ -103,10 +111,17 @@ def _breaker_failure(outcome) -> bool:
 
 
 def send_settled(
-    *, provider_key: str, region: str, quotas: list[Quota], delivery_id: int, outcome
+    *,
+    provider_key: str,
+    region: str,
+    quotas: list[Quota],
+    delivery_id: int,
+    outcome,
+    permit: Permit,
 ) -> None:
     """Feed one result back: a 429 cools the credential down for the delay the provider asked
-    for; the breaker counts failures of distinct deliveries and closes on a success."""
+    for; the breaker counts failures of distinct deliveries and closes on a success (a success
+    on a breaker that was clean when the send began has nothing to reset, and costs nothing)."""
     store = limit_store()
     now = time.time()
     if outcome.outcome == Outcome.RATE_LIMITED and outcome.retry_after:
@@ -114,7 +129,7 @@ def send_settled(
         logger.warning(
             "limits.cool_down scope=%s seconds=%s", quotas[0].key, round(outcome.retry_after, 3)
         )
-    if outcome.ok or _breaker_failure(outcome):
+    if (outcome.ok and not permit.breaker_clean) or _breaker_failure(outcome):
         changed = store.breaker_record(
             provider_key,
             region,

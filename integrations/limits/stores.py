@@ -53,10 +53,12 @@ class Quota:
 
 @dataclass(frozen=True)
 class BreakerVerdict:
-    """``wait`` is None when the call may go (``probe`` when it is the half-open trial)."""
+    """``wait`` is None when the call may go (``probe`` when it is the half-open trial).
+    ``clean``: closed with no failures counted, so a success has nothing to reset."""
 
     wait: float | None
     probe: bool = False
+    clean: bool = False
 
 
 class LimitStore(Protocol):
@@ -139,7 +141,10 @@ class DatabaseStore:
         with transaction.atomic():
             windows = self._windows([q.key for q in quotas])
             wait = _deferral(windows, quotas, customer, now)
-            RateLimitWindow.objects.bulk_update(windows, ["hits", "next_slots"])
+            for window in windows:
+                RateLimitWindow.objects.filter(pk=window.pk).update(
+                    hits=window.hits, next_slots=window.next_slots
+                )
         return wait
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
@@ -152,7 +157,7 @@ class DatabaseStore:
     def breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
         breaker = CircuitBreaker.objects.filter(provider_key=provider, region=region).first()
         if breaker is None or breaker.state == State.CLOSED:
-            return BreakerVerdict(None)
+            return BreakerVerdict(None, clean=breaker is None or not breaker.failing_deliveries)
         mine = CircuitBreaker.objects.filter(pk=breaker.pk)
         if breaker.state == State.OPEN:
             if now < breaker.open_until.timestamp():
@@ -276,12 +281,16 @@ for i = 1, #KEYS do
 end
 """
 
-# KEYS: the breaker hash. ARGV: now, probe lease. Returns {verdict, wait}.
+# KEYS: the breaker hash, the set of failing deliveries. ARGV: now, probe lease.
+# Returns {verdict, wait}.
 BREAKER_ALLOW_SCRIPT = """
 local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 local st = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
 local state = st[1] or 'closed'
-if state == 'closed' then return {'go', '0'} end
+if state == 'closed' then
+  if redis.call('EXISTS', KEYS[2]) == 0 then return {'clean', '0'} end
+  return {'go', '0'}
+end
 local until_at = tonumber(state == 'open' and st[2] or st[3])
 if now < until_at then return {'wait', tostring(until_at - now)} end
 redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', tostring(now + lease))
@@ -345,13 +354,15 @@ class RedisStore:
         self._cool_down(keys=meta, args=[repr(until), repr(datetime.now(UTC).timestamp())])
 
     def breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
+        key = self._breaker_key(provider, region)
         verdict, wait = self._breaker_allow(
-            keys=[self._breaker_key(provider, region)], args=[repr(now), repr(probe_lease)]
+            keys=[key, f"{key}:failing"], args=[repr(now), repr(probe_lease)]
         )
         if verdict == b"probe":
             self._mirror(provider, region)
             return BreakerVerdict(None, probe=True)
-        return BreakerVerdict(float(wait) if verdict == b"wait" else None)
+        clean = verdict == b"clean"
+        return BreakerVerdict(float(wait) if verdict == b"wait" else None, clean=clean)
 
     def breaker_record(
         self,

@@ -1,0 +1,368 @@
+"""Delivery benchmark: the engine against a plain loop posting the same N requests through one
+pooled ``requests.Session`` to the same fake provider server, measured in the same run.
+
+    .venv/bin/python bench/deliver.py [--n 5000] [--backend sqlite|postgres|both] [--workers 2]
+                                      [--no-stream]
+
+For each backend it makes a throwaway database (a SQLite file in a temporary directory, or a
+PostgreSQL database with Redis as broker and limiter store; both removed afterwards), migrates
+it, seeds one customer whose generic HTTP integration points at a fake provider server of its
+own (no provider-wide rate limit in the way), and measures three things:
+
+1. baseline: N POSTs in a loop through one pooled session (``baseline_per_s``);
+2. engine: N due deliveries already in the outbox, then ``qcluster`` (``--workers`` worker
+   processes) and ``dispatch`` start; ``engine_per_s`` is N over first-to-last provider receipt,
+   ``ratio`` is that over the baseline, ``worker_peak_rss_mb`` the qcluster process tree's peak;
+3. stream (skipped by ``--no-stream``): N deliveries posted through the API (gunicorn, 4 client
+   threads) while the workers run; ``p50_ms``/``p99_ms`` from acceptance (``created_at``) to
+   the provider receiving it (the fake server's journal), ``api_accepts_per_s`` and
+   ``end_to_end_per_s`` (first acceptance to last receipt).
+
+Counts must agree in both phases (N succeeded, N received, N attempts) or it fails.
+
+PostgreSQL and Redis are reached at BENCH_POSTGRES_URL (default
+postgres://postgres@127.0.0.1:5432/postgres, used only to create and drop the database) and
+BENCH_REDIS_URL (default redis://127.0.0.1:6379/8, flushed before and after)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import ProcessStack, free_port  # noqa: E402
+
+TOKEN = "b" * 64
+BODY = {"event": "order.shipped", "carrier": "bench"}
+CLIENT_THREADS = 4
+
+# The generic HTTP provider: the engine's own cost, with no provider-wide limit in the way.
+SEED = """
+from credentials.services import credential_create
+from customers.models import Customer, Region
+from customers.services import api_key_create
+from integrations.services import integration_create
+region = Region.objects.create(code="eu", name="EU")
+customer = Customer.objects.create(slug="bench", name="Bench", region=region)
+credential_create(provider="http", purpose="api", customer=customer, fields={"token": %(token)r})
+integration_create(customer=customer, provider_key="http", config={
+    "base_url": %(base_url)r, "rate_limit": {"rate": 1000000, "per_seconds": 1}})
+print(api_key_create(name="bench")[1])
+"""
+
+
+def backlog(n: int) -> str:
+    """Shell code writing ``n`` due deliveries straight into the outbox."""
+    return f"""
+from django.utils import timezone
+from integrations.models import Delivery, Integration
+integration = Integration.objects.get()
+Delivery.objects.bulk_create(
+    (Delivery(customer_id=integration.customer_id, action="http.request", provider_key="http",
+              operation="request", integration=integration, attempt_limit=10,
+              input={{"method": "POST", "path": f"/orders/bench{{i:06d}}", "body": {BODY!r}}},
+              next_attempt_at=timezone.now()) for i in range({n})),
+    batch_size=1000,
+)
+"""
+
+
+FINISHED_SQL = "SELECT count(*) FROM integrations_delivery WHERE finished_at IS NOT NULL"
+RESULTS_SQL = "SELECT input, created_at, status, attempts FROM integrations_delivery"
+
+
+def query(database_url: str, sql: str) -> list[tuple]:
+    """Read the benchmark's database directly: a Django shell per poll would cost more CPU
+    than the workers being measured."""
+    if database_url.startswith("sqlite:///"):
+        import sqlite3
+
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)
+        try:
+            with conn:
+                return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def epoch(value) -> float:
+    if isinstance(value, str):  # SQLite keeps UTC datetimes as text
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def path(n: int) -> str:
+    return f"/orders/bench{n:06d}"
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants (Linux /proc)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+        pending += [int(child) for child in children]
+    return total
+
+
+def baseline(fake_url: str, n: int) -> float:
+    """Requests per second of a plain loop: the same N calls, one pooled session."""
+    with requests.Session() as session:
+        started = time.perf_counter()
+        for i in range(n):
+            response = session.post(
+                f"{fake_url}/http{path(i)}",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                json=BODY,
+                timeout=10,
+            )
+            response.raise_for_status()
+        return n / (time.perf_counter() - started)
+
+
+def post_all(web_url: str, raw_key: str, n: int) -> None:
+    def post(indices):
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {raw_key}"
+            for i in indices:
+                body = {
+                    "customer": "bench",
+                    "action": "http.request",
+                    "input": {"path": path(i), "body": BODY},
+                }
+                response = session.post(f"{web_url}/api/v1/deliveries/", json=body, timeout=30)
+                if response.status_code != 202:
+                    raise RuntimeError(f"API answered {response.status_code}: {response.text}")
+
+    threads = [
+        threading.Thread(target=post, args=(range(t, n, CLIENT_THREADS),))
+        for t in range(CLIENT_THREADS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+class PeakRss:
+    """Samples the resident memory of a process tree in the background; ``peak`` in bytes."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self):
+        while not self._done.is_set():
+            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+            time.sleep(0.2)
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
+class Bench:
+    """One backend's run: throwaway database, processes, the three measurements."""
+
+    def __init__(self, backend: str, n: int, workers: int, workdir: Path):
+        self.backend, self.n = backend, n
+        env = {
+            "DEBUG": "true",
+            "SWITCHYARD_VAR_DIR": str(workdir),
+            "SWITCHYARD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(
+                secrets.token_bytes(32)
+            ).decode(),
+            "SWITCHYARD_WORKERS": str(workers),
+            "SWITCHYARD_DISPATCH_INTERVAL_SECONDS": "0.05",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        }
+        self.database = self.admin_url = self.redis_url = None
+        if backend == "postgres":
+            import psycopg
+            import redis
+
+            self.admin_url = os.environ.get(
+                "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+            )
+            self.redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+            self.database = f"sy_bench_deliver_{os.getpid()}"
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+            env["DATABASE_URL"] = self.admin_url.rsplit("/", 1)[0] + f"/{self.database}"
+            env["REDIS_URL"] = self.redis_url
+            redis.Redis.from_url(self.redis_url).flushdb()
+            self.stack = ProcessStack(workdir, env)
+        else:
+            self.stack = ProcessStack.sqlite(workdir, **env)
+        self.database_url = self.stack.env["DATABASE_URL"]
+
+    def close(self) -> None:
+        self.stack.stop()
+        if self.database:
+            import psycopg
+            import redis
+
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            redis.Redis.from_url(self.redis_url).flushdb()
+
+    def setup(self) -> None:
+        self.stack.manage("migrate", "--verbosity", "0")
+        port = free_port()
+        fakeprovider = [sys.executable, "manage.py", "fakeprovider", "--port", str(port)]
+        self.stack.start("fakeprovider", fakeprovider)
+        self.fake_url = f"http://127.0.0.1:{port}"
+        self.stack.wait_for(
+            lambda: requests.get(f"{self.fake_url}/_journal", timeout=1).ok, what="fake server"
+        )
+        seed = SEED % {"token": TOKEN, "base_url": f"{self.fake_url}/http"}
+        self.raw_key = self.stack.manage("shell", "-c", seed).strip().splitlines()[-1]
+
+    def reset(self) -> None:
+        requests.post(f"{self.fake_url}/_reset", timeout=5)
+        query(self.database_url, "DELETE FROM integrations_deliveryattempt")
+        query(self.database_url, "DELETE FROM integrations_delivery")
+
+    def stop_engine(self) -> None:
+        """Stop web, worker and dispatcher; the fake server keeps its journal."""
+        for name in ("web", "worker", "dispatcher"):
+            if name in self.stack.processes:
+                self.stack.kill(name)  # all work is done; nothing to drain
+                del self.stack.processes[name]
+
+    def wait_finished(self) -> None:
+        def finished():
+            return query(self.database_url, FINISHED_SQL)[0][0] >= self.n
+
+        self.stack.wait_for(finished, what=f"{self.n} deliveries", timeout=max(120, self.n / 10))
+
+    def outcome(self) -> tuple[list, dict]:
+        journal = requests.get(f"{self.fake_url}/_journal", timeout=120).json()["requests"]
+        received = {}
+        for entry in journal:
+            received.setdefault(entry["path"].rsplit("/", 1)[-1], entry["at"])
+        rows = []
+        for data, created, status, attempts in query(self.database_url, RESULTS_SQL):
+            data = json.loads(data) if isinstance(data, str) else data
+            rows.append((data["path"].rsplit("/", 1)[-1], epoch(created), status, attempts))
+        counts = {
+            "succeeded": sum(status == "succeeded" for _, _, status, _ in rows),
+            "received": len(journal),
+            "attempts": sum(attempts for *_, attempts in rows),
+        }
+        if counts != {"succeeded": self.n, "received": self.n, "attempts": self.n}:
+            raise AssertionError(f"{self.backend}: counts disagree: {counts}")
+        return rows, received, counts["succeeded"]
+
+    def streaming(self) -> dict:
+        """Deliveries posted through the API while the workers run: latency from acceptance."""
+        self.reset()
+        web_url = self.stack.start_web(free_port(), workers=2)
+        worker = self.stack.start_worker()
+        self.stack.start_dispatcher()
+        rss = PeakRss(worker.pid)
+        posting = time.perf_counter()
+        post_all(web_url, self.raw_key, self.n)
+        posting = time.perf_counter() - posting
+        self.wait_finished()
+        rss.stop()
+        self.stop_engine()
+        rows, received, succeeded = self.outcome()
+        latencies = [received[key] - created for key, created, _, _ in rows]
+        first_accepted = min(created for _, created, _, _ in rows)
+        return {
+            "stream_succeeded": succeeded,
+            "api_accepts_per_s": round(self.n / posting, 1),
+            "end_to_end_per_s": round(self.n / (max(received.values()) - first_accepted), 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        }
+
+    def draining(self) -> dict:
+        """The engine alone: N due deliveries already accepted, then the workers start."""
+        self.reset()
+        self.stack.manage("shell", "-c", backlog(self.n))
+        worker = self.stack.start_worker()
+        self.stack.start_dispatcher()
+        rss = PeakRss(worker.pid)
+        self.wait_finished()
+        peak = rss.stop()
+        self.stop_engine()
+        _, received, succeeded = self.outcome()
+        arrivals = sorted(received.values())
+        return {
+            "drain_succeeded": succeeded,
+            "engine_per_s": round(self.n / (arrivals[-1] - arrivals[0]), 1),
+            "worker_peak_rss_mb": round(peak / 2**20, 1),
+        }
+
+
+def run(backend: str, n: int, workers: int, workdir: Path, stream: bool = True) -> dict:
+    bench = Bench(backend, n, workers, workdir)
+    try:
+        bench.setup()
+        base_rate = baseline(bench.fake_url, n)
+        result = {"backend": backend, "n": n, "baseline_per_s": round(base_rate, 1)}
+        result |= bench.draining()
+        result["ratio"] = round(result["engine_per_s"] / result["baseline_per_s"], 3)
+        if stream:
+            result |= bench.streaming()
+    finally:
+        bench.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="Skip the API phase (latency); the engine phase alone, e.g. for memory at large N.",
+    )
+    args = parser.parse_args()
+    backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        with tempfile.TemporaryDirectory(prefix="sy-bench-") as workdir:
+            result = run(backend, args.n, args.workers, Path(workdir), stream=not args.no_stream)
+        print(" ".join(f"{key}={value}" for key, value in result.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
