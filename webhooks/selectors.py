@@ -150,6 +150,8 @@ def event_type_matches(patterns: list[str], event_type: str) -> bool:
 def subscriptions_receiving(*, customer_ids) -> dict[int, list[Subscription]]:
     """Active subscriptions that receive each customer's events (its own and the global ones),
     in one query for a batch of events; ``event_type_matches`` picks those for an event."""
+    if not customer_ids:
+        return {}
     active = list(
         Subscription.objects.filter(active=True)
         .filter(Q(customer__isnull=True) | Q(customer_id__in=customer_ids))
