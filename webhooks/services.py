@@ -407,18 +407,20 @@ def inbound_events_relay_due() -> int:
     queued_now = InboundEvent.objects.filter(status__in=PENDING, enqueued_until__gt=now).count()
     room = settings.SWITCHYARD_RELAY_MAX_QUEUED - queued_now
     queued = 0
+    # Only what was due when the pass began: events arriving meanwhile wait for the next pass
+    # and travel together, instead of trickling out as tasks of one or two ids.
+    due = (
+        InboundEvent.objects.filter(status__in=PENDING, next_attempt_at__lte=now)
+        .filter(Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now))
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    )
     while room > 0:
-        now = timezone.now()
-        due = (
-            InboundEvent.objects.filter(status__in=PENDING, next_attempt_at__lte=now)
-            .filter(Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now))
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        )
+        limit = min(room, settings.SWITCHYARD_RELAY_BATCH)
         with transaction.atomic():
             ids = list(
                 due.order_by("next_attempt_at")
                 .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)[: min(room, settings.SWITCHYARD_RELAY_BATCH)]
+                .values_list("pk", flat=True)[:limit]
             )
             if not ids:
                 break
@@ -426,6 +428,8 @@ def inbound_events_relay_due() -> int:
         _enqueue(ids)
         queued += len(ids)
         room -= len(ids)
+        if len(ids) < limit:
+            break
     return queued
 
 
