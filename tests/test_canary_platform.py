@@ -15,6 +15,7 @@ from django.db import connection
 from tests.credentials.test_canary import _database_dump
 from tests.integrations.providers.helpers import fixture_bytes
 from tests.webhooks.conftest import SERVER, as_meta, signed_headers
+from webhooks.services import inbound_events_relay_due
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +144,7 @@ def test_canaries_are_found_nowhere(
                 client.post(path, data=body, content_type="application/json", **as_meta(headers)),
                 202,
             )
+            inbound_events_relay_due()  # the dispatcher's pass: process and fan out
 
         deliveries = keep("list deliveries", api.get("/api/v1/deliveries/")).json()["results"]
         assert {d["status"] for d in deliveries} >= {"succeeded"}
