@@ -5,9 +5,9 @@ the machine out of sockets. django-q2 forks its workers, so each worker builds i
 sessions are rebuilt after SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS so DNS changes get through.
 
 ``requests`` timeouts apply per socket operation: a server dripping one byte every few seconds
-never trips the read timeout. ``DeadlineSession`` also holds each call to a total deadline (the
-read timeout it is given, which the delivery engine sets to the attempt deadline) and stops
-reading past the largest body anyone accepts."""
+never trips the read timeout. ``DeadlineSession`` also holds each call to a total deadline
+(SWITCHYARD_ATTEMPT_DEADLINE_SECONDS, from sending to the last body byte) and stops reading past
+the largest body anyone accepts."""
 
 import time
 
@@ -32,10 +32,9 @@ _sessions: dict[str, tuple[float, requests.Session]] = {}
 
 class DeadlineSession(requests.Session):
     def send(self, request, **kwargs):
-        timeout = kwargs.get("timeout")
-        deadline = timeout[1] if isinstance(timeout, tuple) else timeout
-        if deadline is None or kwargs.get("stream"):
+        if kwargs.get("stream"):
             return super().send(request, **kwargs)
+        deadline = float(settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS)
         expires = time.monotonic() + deadline
         response = super().send(request, **{**kwargs, "stream": True})
         body = bytearray()

@@ -324,9 +324,14 @@ def _resolve_credentials(delivery: Delivery, cache: _BatchCache):
     return found
 
 
-def _attempt_timeout() -> tuple[float, float]:
+def _attempt_timeout(delivery: Delivery) -> tuple[float, float]:
+    """(connect, read) for each socket operation: the provider's, or the integration's
+    ``config.timeouts``, never beyond the attempt's total deadline (which the pooled session
+    enforces over the whole call)."""
+    config = delivery.integration.config if delivery.integration else {}
+    timeouts = get_provider(delivery.provider_key).timeouts(config)
     deadline = float(settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS)
-    return (min(3.05, deadline), deadline)
+    return (min(timeouts["connect_seconds"], deadline), min(timeouts["read_seconds"], deadline))
 
 
 def _attempt_row(
@@ -418,7 +423,7 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None
             credentials=credentials,
             session=session_for(delivery.provider_key),
             idempotency_key=str(delivery.key),
-            timeout=_attempt_timeout(),
+            timeout=_attempt_timeout(delivery),
         )
         send_settled(delivery_id=delivery.pk, outcome=outcome, permit=permit, **scope)
         dead_reason = None

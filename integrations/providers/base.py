@@ -197,6 +197,11 @@ class RateLimitSerializer(serializers.Serializer):
     per_seconds = serializers.FloatField(min_value=0.001)
 
 
+class TimeoutsSerializer(serializers.Serializer):
+    connect_seconds = serializers.FloatField(min_value=0.1, max_value=60, required=False)
+    read_seconds = serializers.FloatField(min_value=0.1, max_value=300, required=False)
+
+
 class RetrySerializer(serializers.Serializer):
     base_seconds = serializers.FloatField(min_value=0, required=False)
     cap_seconds = serializers.FloatField(min_value=0, required=False)
@@ -236,6 +241,11 @@ class BaseConfigSerializer(serializers.Serializer):
     board_id = serializers.CharField(required=False, max_length=200)
     rate_limit = RateLimitSerializer(required=False)
     retry = RetrySerializer(required=False)
+    timeouts = TimeoutsSerializer(
+        required=False,
+        help_text="Per-call connect and read timeouts (seconds), overriding the provider's; "
+        "each attempt is still held to the engine's total deadline.",
+    )
     rate_limited_delay_seconds = serializers.FloatField(
         required=False,
         min_value=0,
@@ -269,6 +279,8 @@ class BaseProvider:
     # (Trello: per token, which is the credential, and per API key, which tokens share).
     shared_rate_limits: ClassVar[dict[str, dict]] = {}
     default_retry: ClassVar[dict] = DEFAULT_RETRY
+    # Per socket operation; config.timeouts overrides them for one integration.
+    default_timeouts: ClassVar[dict] = {"connect_seconds": 3.05, "read_seconds": 27.0}
     # Used when a 429 carries no delay the provider asks for.
     rate_limited_delay_seconds: ClassVar[float] = 10.0
     # True when calls cannot be addressed without per-customer settings (shop domain, base URL).
@@ -303,6 +315,9 @@ class BaseProvider:
 
     def retry_settings(self, config: Mapping) -> dict:
         return {**self.default_retry, **(config.get("retry") or {})}
+
+    def timeouts(self, config: Mapping) -> dict:
+        return {**self.default_timeouts, **(config.get("timeouts") or {})}
 
     # -- outbound ---------------------------------------------------------------------------
 

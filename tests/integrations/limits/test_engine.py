@@ -213,12 +213,31 @@ def dripping_server():
     server.close()
 
 
-def test_the_deadline_bounds_a_slow_drip(dripping_server):
+def test_the_deadline_bounds_a_slow_drip(dripping_server, settings):
+    settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS = 1
     session = session_for("http")
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
-        session.get(dripping_server, timeout=(1, 1.0))
+        session.get(dripping_server, timeout=(1, 10))  # no single read waits 10 s
     assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({}, (3.05, 27.0)),
+        ({"timeouts": {"read_seconds": 5}}, (3.05, 5.0)),
+        ({"timeouts": {"connect_seconds": 1, "read_seconds": 90}}, (1.0, 30.0)),
+    ],
+)
+def test_timeouts_per_provider_with_integration_overrides(acme, config, expected):
+    from integrations.services import integration_create
+
+    integration = integration_create(
+        customer=acme, provider_key="http", config={"base_url": "http://x.test", **config}
+    )
+    delivery = Delivery(provider_key="http", integration=integration)
+    assert services._attempt_timeout(delivery) == expected  # capped by the 30 s deadline
 
 
 def test_one_session_per_provider_with_a_user_agent():
