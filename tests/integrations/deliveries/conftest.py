@@ -47,4 +47,3 @@ def two_pending_one_dead(acme):
             input={"card_id": CARD, "list_id": f"{n:024x}"},
         )
     Delivery.objects.filter(pk=Delivery.objects.order_by("pk").first().pk).update(status="dead")
-
