@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from config.admin_actions import confirmed_action
+from config.admin_tools import confirmed_action
 from credentials import services
 from credentials.forms import CredentialCreateForm, CredentialRotateForm, ProviderChoiceForm
 from credentials.models import Credential, CredentialAuditEntry, CredentialVersion

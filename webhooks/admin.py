@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_variables
 
-from config.admin_actions import confirmed_action
+from config.admin_tools import ReadOnlyAdminMixin, confirmed_action
 from webhooks import selectors, services
 from webhooks.models import DeadInboundEvent, InboundEvent, Subscription, WebhookEndpoint
 
@@ -24,17 +24,6 @@ __all__ = (
     "SubscriptionAdmin",
     "WebhookEndpointAdmin",
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookEndpoint)
@@ -74,7 +63,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         obj.pk, obj.public_id = created.pk, created.public_id
 
 
-class InboundEventAdmin(ReadOnlyAdmin):
+class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "received_at",

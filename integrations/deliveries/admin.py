@@ -9,7 +9,7 @@ from django.contrib.auth import get_permission_codename
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from config.admin_actions import confirmed_action
+from config.admin_tools import ReadOnlyAdminMixin, confirmed_action
 from integrations.deliveries import services
 from integrations.models import DeadLetter, Delivery, DeliveryAttempt
 
@@ -20,7 +20,7 @@ def _pretty(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-class AttemptInline(admin.StackedInline):
+class AttemptInline(ReadOnlyAdminMixin, admin.StackedInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
@@ -39,12 +39,6 @@ class AttemptInline(admin.StackedInline):
     readonly_fields = [
         name for group in fields for name in (group if isinstance(group, tuple) else (group,))
     ]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Request")
     def request_line(self, attempt):
@@ -115,7 +109,7 @@ class DeliveryControlMixin:
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(DeliveryControlMixin, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdminMixin, DeliveryControlMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "action",
@@ -150,15 +144,6 @@ class DeliveryAdmin(DeliveryControlMixin, admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_fields(self, request):
         # Exact id and key lookups only make sense for text that can be one.

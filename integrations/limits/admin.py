@@ -2,13 +2,14 @@
 
 from django.contrib import admin
 
+from config.admin_tools import ReadOnlyAdminMixin
 from integrations.models import CircuitBreaker
 
 __all__ = ("CircuitBreakerAdmin",)
 
 
 @admin.register(CircuitBreaker)
-class CircuitBreakerAdmin(admin.ModelAdmin):
+class CircuitBreakerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "provider_key",
         "region",
@@ -42,13 +43,3 @@ class CircuitBreakerAdmin(admin.ModelAdmin):
     @admin.display(description="Failing deliveries")
     def failure_count(self, breaker):
         return len(breaker.failing_deliveries)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # View permission shows the page; nobody edits state that traffic owns.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

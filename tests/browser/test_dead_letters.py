@@ -41,7 +41,7 @@ def test_retry_a_dead_letter_from_the_admin(page, admin_login, acme, fake_provid
     page.select_option("select[name=action]", "retry_selected")
     page.click("button[name=index]")
     page.wait_for_selector("text=Retry this delivery?")
-    page.click("input[type=submit][value=\"Yes, I'm sure\"]")
+    page.click('input[type=submit][value="Yes, I\'m sure"]')
     page.wait_for_selector("text=Retried 1 delivery.")
 
     delivery.refresh_from_db()

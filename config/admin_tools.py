@@ -1,7 +1,7 @@
-"""Bulk admin actions behind a confirmation page (the pattern of Django's delete_selected).
-
-The first POST of an action renders ``admin/confirm_action.html`` listing what it will touch;
-only the confirming POST (``post=yes``) performs it."""
+"""Admin building blocks shared by the apps: read-only log screens, and bulk actions behind a
+confirmation page (the pattern of Django's delete_selected: the first POST of an action renders
+``admin/confirm_action.html`` listing what it will touch; only the confirming POST, with
+``post=yes``, performs it)."""
 
 from collections.abc import Callable
 
@@ -11,9 +11,22 @@ from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
-__all__ = ("LISTED_AT_MOST", "confirmed_action")
+__all__ = ("LISTED_AT_MOST", "ReadOnlyAdminMixin", "confirmed_action")
 
 LISTED_AT_MOST = 100
+
+
+class ReadOnlyAdminMixin:
+    """Logs and state owned by traffic: viewable, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def confirmed_action(
