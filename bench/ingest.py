@@ -16,9 +16,6 @@ import http.client
 import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +27,10 @@ import psycopg
 from standardwebhooks.webhooks import Webhook
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import ProcessStack, free_port  # noqa: E402
+
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 FINISHED = ("processed", "ignored", "dead")
 
@@ -44,12 +44,6 @@ credential = credential_create(provider="standard_webhooks", purpose="webhook_si
                                customer=customer, fields={"secret": %r})
 print(endpoint_create(customer=customer, provider="standard_webhooks", credential=credential).path)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Load:
@@ -126,63 +120,6 @@ class Load:
         }
 
 
-class Stack:
-    def __init__(self, env: dict):
-        self.env = env
-        self.processes: list[subprocess.Popen] = []
-        self.logdir = Path(env["SWITCHYARD_VAR_DIR"])
-
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if result.returncode:
-            raise SystemExit(f"manage.py {args[0]} failed:\n{result.stderr}")
-        return result.stdout
-
-    def start(self, name: str, argv: list[str]) -> None:
-        log = (self.logdir / f"{name}.log").open("w")
-        self.processes.append(
-            subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def wait_for_http(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not come up")
-
-
 def counts(dsn: str) -> dict[str, int]:
     with psycopg.connect(dsn) as connection:
         rows = connection.execute(
@@ -209,7 +146,6 @@ def main(argv=None) -> int:
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / name
     workdir.mkdir(parents=True, exist_ok=True)
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "ingest_settings",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
         "DEBUG": "false",
@@ -221,27 +157,14 @@ def main(argv=None) -> int:
         "SWITCHYARD_VAR_DIR": str(workdir),
         "LOG_LEVEL": "WARNING",
     }
-    stack = Stack(env)
+    stack = ProcessStack(workdir, env)
     try:
         stack.manage("migrate", "--noinput")
         path = stack.manage("shell", "-c", SEED % SECRET).strip().splitlines()[-1]
         port = free_port()
-        stack.start(
-            "web",
-            [
-                str(VENV_BIN / "gunicorn"),
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--backlog",
-                "2048",
-            ],
-        )
-        wait_for_http(port)
-        stack.start("worker", [sys.executable, "manage.py", "qcluster"])
-        stack.start("dispatcher", [sys.executable, "manage.py", "dispatch"])
+        stack.start_web(port, workers=args.workers)
+        stack.start_worker()
+        stack.start_dispatcher()
 
         run = {"concurrency": args.concurrency, "duration": args.duration}
         bare = Load(port, "/bench/bare/", signed=False).run(**run)
