@@ -5,6 +5,8 @@ import uuid
 from django.db import models
 from django.urls import reverse
 
+from integrations.models.outbox import OutboxItem
+
 __all__ = (
     "DeadInboundEvent",
     "InboundEvent",
@@ -50,7 +52,7 @@ class WebhookEndpoint(models.Model):
         )
 
 
-class InboundEvent(models.Model):
+class InboundEvent(OutboxItem):
     """One verified webhook, stored raw before it is acknowledged, then processed from here.
 
     Like a delivery it is an outbox row: django-q2 only carries its id; attempts, the lease and
@@ -85,19 +87,6 @@ class InboundEvent(models.Model):
         null=True, blank=True, help_text="Version of the signing credential that matched."
     )
     envelope = models.JSONField(null=True, blank=True, help_text="The normalised event.")
-    attempts = models.PositiveIntegerField(default=0)
-    attempt_limit = models.PositiveIntegerField(
-        help_text="Attempt number after which retryable failures dead-letter."
-    )
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    enqueued_until = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="A task for it is in the broker until then; afterwards the dispatcher "
-        "enqueues it again.",
-    )
-    lease_until = models.DateTimeField(null=True, blank=True)
-    lease_token = models.UUIDField(null=True, blank=True, editable=False)
     error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)

@@ -22,7 +22,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from credentials.crypto import keyring
 from credentials.models import Credential
@@ -30,6 +29,7 @@ from credentials.services import credential_version_mark_used
 from customers.models import Customer
 from integrations.constants import SECRET_HEADERS
 from integrations.deliveries.services import delivery_create
+from integrations.outbox import enqueue_batches, enqueued_until
 from integrations.providers.base import (
     CredentialPurpose,
     PayloadInvalid,
@@ -127,26 +127,9 @@ def _stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _enqueue(event_ids: list[int]) -> None:
-    """Put tasks of up to PROCESS_BATCH ids on the broker; if it is down, clear the markers so
-    the dispatcher retries soon."""
-    for start in range(0, len(event_ids), PROCESS_BATCH):
-        batch = event_ids[start : start + PROCESS_BATCH]
-        try:
-            async_task(
-                TASK_PATH, batch, q_options={"task_name": f"inbound-{batch[0]}+{len(batch)}"}
-            )
-        except Exception as exc:
-            logger.warning(
-                "webhooks.enqueue_failed events=%s.. count=%s error=%s",
-                batch[0],
-                len(batch),
-                exc.__class__.__name__,
-            )
-            InboundEvent.objects.filter(pk__in=batch).update(enqueued_until=None)
-
-
-def _enqueue_marker():
-    return timezone.now() + timedelta(seconds=settings.SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)
+    enqueue_batches(
+        model=InboundEvent, task_path=TASK_PATH, ids=list(event_ids), batch_size=PROCESS_BATCH
+    )
 
 
 def _reject(endpoint: WebhookEndpoint, reason: str) -> SignatureRejected:
@@ -424,7 +407,7 @@ def inbound_events_relay_due() -> int:
             )
             if not ids:
                 break
-            InboundEvent.objects.filter(pk__in=ids).update(enqueued_until=_enqueue_marker())
+            InboundEvent.objects.filter(pk__in=ids).update(enqueued_until=enqueued_until())
         _enqueue(ids)
         queued += len(ids)
         room -= len(ids)
@@ -448,7 +431,7 @@ def inbound_events_replay(*, queryset, enqueue: bool = True) -> int:
                     status=Status.RECEIVED,
                     attempt_limit=F("attempts") + RetryPolicy().max_attempts,
                     next_attempt_at=timezone.now(),
-                    enqueued_until=_enqueue_marker() if enqueue else None,
+                    enqueued_until=enqueued_until() if enqueue else None,
                     processed_at=None,
                     error="",
                 )

@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
-from django_q.tasks import async_task
 from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
@@ -28,6 +27,7 @@ from integrations.capabilities import CAPABILITIES
 from integrations.deliveries.http import session_for
 from integrations.limits.services import Deferral, rate_limit_quotas, send_permit, send_settled
 from integrations.models import Delivery, DeliveryAttempt, Integration
+from integrations.outbox import enqueue_batches, enqueued_until
 from integrations.providers.base import CredentialPurpose, Outcome
 from integrations.registry import get_provider
 from integrations.retry import RetryPolicy, decide_retry, policy_for
@@ -94,23 +94,12 @@ def _replay(existing: Delivery, fingerprint: str) -> tuple[Delivery, bool]:
 
 
 def _enqueue(delivery_ids: Iterable[int]) -> None:
-    """Put tasks of up to SWITCHYARD_SEND_BATCH ids on the broker; if it is down, clear the
-    marker so the dispatcher retries soon."""
-    ids = list(delivery_ids)
-    size = settings.SWITCHYARD_SEND_BATCH
-    for chunk in (ids[i : i + size] for i in range(0, len(ids), size)):
-        try:
-            name = f"deliveries-{chunk[0]}+{len(chunk)}"
-            async_task(TASK_PATH, chunk, q_options={"task_name": name})
-        except Exception as exc:
-            logger.warning(
-                "deliveries.enqueue_failed deliveries=%s error=%s", chunk, exc.__class__.__name__
-            )
-            Delivery.objects.filter(pk__in=chunk).update(enqueued_until=None)
-
-
-def _enqueue_marker():
-    return timezone.now() + timedelta(seconds=settings.SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)
+    enqueue_batches(
+        model=Delivery,
+        task_path=TASK_PATH,
+        ids=list(delivery_ids),
+        batch_size=settings.SWITCHYARD_SEND_BATCH,
+    )
 
 
 def delivery_create(
@@ -163,7 +152,7 @@ def delivery_create(
                 request_fingerprint=fingerprint,
                 attempt_limit=policy.max_attempts,
                 next_attempt_at=timezone.now(),
-                enqueued_until=_enqueue_marker() if direct else None,
+                enqueued_until=enqueued_until() if direct else None,
             )
             if direct:
                 transaction.on_commit(lambda: _enqueue([delivery.pk]))
@@ -567,7 +556,7 @@ def dead_letters_retry(*, ids: Iterable[int] | None = None, queryset=None, enque
                 status=Status.PENDING,
                 attempt_limit=F("attempts") + _manual_retry_budget(),
                 next_attempt_at=now,
-                enqueued_until=_enqueue_marker() if enqueue else None,
+                enqueued_until=enqueued_until() if enqueue else None,
                 dead_reason="",
                 finished_at=None,
                 manual_retry=True,
@@ -631,7 +620,7 @@ def deliveries_relay_due() -> int:
             if not picked:
                 break
             ids = [pk for pk, _ in picked]
-            Delivery.objects.filter(pk__in=ids).update(enqueued_until=_enqueue_marker())
+            Delivery.objects.filter(pk__in=ids).update(enqueued_until=enqueued_until())
         _enqueue(ids)
         for _, customer in picked:
             quota[customer] -= 1

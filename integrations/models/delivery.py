@@ -2,16 +2,14 @@ import uuid
 
 from django.db import models
 
+from integrations.models.outbox import OutboxItem
 from integrations.providers.base import Outcome
 
 __all__ = ("DeadLetter", "Delivery", "DeliveryAttempt")
 
 
-class Delivery(models.Model):
-    """The outbox row and the source of truth for one call an internal app asked for.
-
-    django-q2 only carries its id; status, attempts, leases and the next attempt time live here,
-    so a lost broker message or a killed worker delays the call but never loses it."""
+class Delivery(OutboxItem):
+    """The outbox row and the source of truth for one call an internal app asked for."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -60,19 +58,6 @@ class Delivery(models.Model):
         max_length=64, blank=True, help_text="SHA-256 of the request body, for Idempotency-Key."
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    attempt_limit = models.PositiveIntegerField(
-        help_text="Attempt number after which retryable failures dead-letter."
-    )
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    enqueued_until = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="A task for it is in the broker until then; afterwards the dispatcher "
-        "enqueues it again, so a lost broker message only delays it.",
-    )
-    lease_until = models.DateTimeField(null=True, blank=True)
-    lease_token = models.UUIDField(null=True, blank=True, editable=False)
     manual_retry = models.BooleanField(
         default=False, help_text="The next attempt was asked for by an operator."
     )

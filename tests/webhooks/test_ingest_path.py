@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from credentials.services import credential_revoke, credential_rotate
+from integrations import outbox
 from webhooks import selectors, services
 from webhooks.models import InboundEvent
 
@@ -28,7 +29,7 @@ def test_a_cached_endpoint_costs_only_the_insert(make_endpoint, post_webhook, cl
     endpoint = make_endpoint("standard_webhooks")
     assert post_webhook(endpoint, msg_id="msg_1").status_code == 202
     with (
-        mock.patch.object(services, "async_task") as enqueue,
+        mock.patch.object(outbox, "async_task") as enqueue,
         CaptureQueriesContext(connection) as queries,
     ):
         assert post_webhook(endpoint, msg_id="msg_2").status_code == 202
@@ -47,7 +48,7 @@ def test_receiver_queues_nothing_and_the_next_relay_pass_does(make_endpoint, cli
     endpoint = make_endpoint("shopify")
     body = fixture_bytes("shopify", "products_update__basic")
     headers = signed_headers("shopify", body, SERVER + endpoint.path)
-    with mock.patch.object(services, "async_task") as enqueue:
+    with mock.patch.object(outbox, "async_task") as enqueue:
         response = client.post(
             endpoint.path, data=body, content_type="application/json", **as_meta(headers)
         )
@@ -109,7 +110,7 @@ def test_relay_queues_one_task_per_batch(make_endpoint, post_webhook, monkeypatc
             assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
     InboundEvent.objects.update(enqueued_until=None)
     settings.SWITCHYARD_RELAY_MAX_QUEUED = 4
-    with mock.patch.object(services, "async_task") as enqueue:
+    with mock.patch.object(outbox, "async_task") as enqueue:
         assert services.inbound_events_relay_due() == 4  # capped at the queued maximum
         assert services.inbound_events_relay_due() == 0  # those four are still queued
     batches = [call.args[1] for call in enqueue.call_args_list]
@@ -119,7 +120,7 @@ def test_relay_queues_one_task_per_batch(make_endpoint, post_webhook, monkeypatc
 
 def test_broker_down_clears_the_batch_markers(make_endpoint, post_webhook):
     endpoint = make_endpoint("standard_webhooks")
-    with mock.patch.object(services, "async_task", side_effect=ConnectionError("broker down")):
+    with mock.patch.object(outbox, "async_task", side_effect=ConnectionError("broker down")):
         assert post_webhook(endpoint, msg_id="msg_1").status_code == 202
     event = InboundEvent.objects.get()
     assert (event.status, event.enqueued_until) == ("received", None)  # next pass retries

@@ -8,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
 from customers.services import api_key_create
+from integrations import outbox
 from integrations.deliveries import services
 from integrations.models import Delivery, DeliveryAttempt
 from tests.integrations.deliveries.conftest import CARD, CARD_URL, LIST, TRELLO_KEY, TRELLO_TOKEN
@@ -360,7 +361,7 @@ def test_enqueue_failure_leaves_the_delivery_for_the_dispatcher(
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(services, "async_task", broker_down)
+    monkeypatch.setattr(outbox, "async_task", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         delivery, _ = create()
     delivery.refresh_from_db()
