@@ -41,6 +41,34 @@ class ProcessStack:
         }
         return cls(workdir, {**base, **env})
 
+    @classmethod
+    def on_test_database(cls, workdir: Path, **env: str) -> "ProcessStack":
+        """A stack sharing the running test's database and broker (SQLite file and ORM broker,
+        or PostgreSQL and Redis), so a test prepares rows the processes then work on."""
+        from django.conf import settings
+        from django.db import connection
+
+        db = settings.DATABASES["default"]
+        if connection.vendor == "sqlite":
+            database_url = f"sqlite:///{db['NAME']}"
+        else:
+            host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+            auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+            database_url = f"postgres://{auth}@{host}:{port}/{db['NAME']}"
+        base = {
+            "DEBUG": "true",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": os.environ.get("REDIS_URL", ""),
+            "SWITCHYARD_VAR_DIR": str(workdir),
+        }
+        return cls(workdir, {**base, **env})
+
+    def start_platform(self) -> None:
+        """Web (one gunicorn worker; its URL in ``web_url``), a worker cluster, the dispatcher."""
+        self.web_url = self.start_web(free_port(), workers=1)
+        self.start_worker()
+        self.start_dispatcher()
+
     def manage(self, *args: str) -> str:
         result = subprocess.run(
             [sys.executable, "manage.py", *args],

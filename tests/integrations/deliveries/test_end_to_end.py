@@ -7,8 +7,6 @@ import time
 
 import pytest
 import requests
-from django.conf import settings
-from django.db import connection
 
 from customers.models import Customer, Region
 from customers.services import api_key_create
@@ -23,35 +21,18 @@ STAGES = {"review": "5abbe4b7ddc1b351ef9614a1", "done": "5abbe4b7ddc1b351ef9614a
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e")
-    stack = ProcessStack(
+    stack = ProcessStack.on_test_database(
         workdir,
-        {
-            "DEBUG": "true",
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": REDIS_URL,
-            "SWITCHYARD_VAR_DIR": str(workdir),
-            "SWITCHYARD_HEARTBEAT_SECONDS": "1",
-            "SWITCHYARD_DISPATCH_INTERVAL_SECONDS": "0.2",
-            "SWITCHYARD_LEASE_SECONDS": "6",
-            "SWITCHYARD_ATTEMPT_DEADLINE_SECONDS": "5",
-            "SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS": "3",
-        },
+        SWITCHYARD_HEARTBEAT_SECONDS="1",
+        SWITCHYARD_DISPATCH_INTERVAL_SECONDS="0.2",
+        SWITCHYARD_LEASE_SECONDS="6",
+        SWITCHYARD_ATTEMPT_DEADLINE_SECONDS="5",
+        SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS="3",
     )
-    stack.web_url = stack.start_web(free_port(), workers=1)
-    stack.start_worker()
-    stack.start_dispatcher()
+    stack.start_platform()
     yield stack
     stack.stop()
 

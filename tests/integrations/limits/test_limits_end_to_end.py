@@ -12,8 +12,7 @@ from customers.models import Customer, Region
 from customers.services import api_key_create
 from integrations.models import CircuitBreaker, Delivery, DeliveryAttempt
 from integrations.services import integration_create
-from tests.integrations.deliveries.test_end_to_end import REDIS_URL, _database_url
-from tests.processes import ProcessStack, free_port
+from tests.processes import ProcessStack
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -25,28 +24,20 @@ COOL_OFF = 3.0
 @pytest.fixture(scope="module")
 def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("limits")
-    stack = ProcessStack(
+    stack = ProcessStack.on_test_database(
         workdir,
-        {
-            "DEBUG": "true",
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": REDIS_URL,
-            "SWITCHYARD_VAR_DIR": str(workdir),
-            "SWITCHYARD_WORKERS": "2",
-            "SWITCHYARD_DISPATCH_INTERVAL_SECONDS": "0.1",
-            "SWITCHYARD_LEASE_SECONDS": "6",
-            "SWITCHYARD_ATTEMPT_DEADLINE_SECONDS": "3",
-            "SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS": "5",
-            "SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS": "0.1",
-            "SWITCHYARD_BREAKER_FAILURES": "3",
-            "SWITCHYARD_BREAKER_COOL_OFF_SECONDS": str(COOL_OFF),
-            "SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT": "40",
-            "SWITCHYARD_SEND_BATCH": "10",
-        },
+        SWITCHYARD_WORKERS="2",
+        SWITCHYARD_DISPATCH_INTERVAL_SECONDS="0.1",
+        SWITCHYARD_LEASE_SECONDS="6",
+        SWITCHYARD_ATTEMPT_DEADLINE_SECONDS="3",
+        SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS="5",
+        SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS="0.1",
+        SWITCHYARD_BREAKER_FAILURES="3",
+        SWITCHYARD_BREAKER_COOL_OFF_SECONDS=str(COOL_OFF),
+        SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT="40",
+        SWITCHYARD_SEND_BATCH="10",
     )
-    stack.web_url = stack.start_web(free_port(), workers=1)
-    stack.start_worker()
-    stack.start_dispatcher()
+    stack.start_platform()
     yield stack
     stack.stop()
 
