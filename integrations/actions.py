@@ -215,16 +215,19 @@ def operation_execute(
     customer: Customer,
     credentials: Mapping[str, str],
     session: requests.Session,
+    integration: Integration | None = None,
     idempotency_key: str | None = None,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
 ) -> CallOutcome:
     """Send ``call`` through ``session`` (no redirects, ``timeout`` = (connect, read)) and classify
-    the answer. Never raises for provider or network failures."""
+    the answer. Never raises for provider or network failures.
+
+    ``integration``: the call's integration when the caller already holds it (a worker loads a
+    batch's with the deliveries); otherwise it is read by ``call.integration_id``."""
     provider = get_provider(call.provider_key)
     operation = provider.operations.get(call.operation)
-    integration = (
-        Integration.objects.filter(pk=call.integration_id).first() if call.integration_id else None
-    )
+    if integration is None and call.integration_id:
+        integration = Integration.objects.filter(pk=call.integration_id).first()
     config = integration.config if integration else {}
     if operation is None:
         return CallOutcome(
