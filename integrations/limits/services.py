@@ -82,24 +82,26 @@ def _spread(seconds: float) -> float:
 def send_permit(
     *, provider_key: str, region: str, quotas: list[Quota], customer_id: int
 ) -> Permit | Deferral:
-    """A ``Permit`` when the send may go now (its rate-limit slot is taken), else a
-    ``Deferral``."""
-    store = limit_store()
-    wait = store.acquire(quotas, customer=str(customer_id), now=time.time())
-    if wait is not None:
-        return Deferral(wait, f"rate limit of {quotas[0].key} ({quotas[0].rate} per window)")
-    verdict = store.breaker_allow(
-        provider_key,
-        region,
+    """A ``Permit`` when the send may go now (its rate-limit slots are taken), else a
+    ``Deferral``: the rate limit, or the provider and region's open circuit breaker (which then
+    costs no rate-limit slot)."""
+    admission = limit_store().admit(
+        quotas,
+        customer=str(customer_id),
         now=time.time(),
+        breaker=(provider_key, region),
         probe_lease=settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS + 5,
     )
-    if verdict.probe:
+    if admission.probe:
         logger.info("limits.breaker_probe provider=%s region=%s", provider_key, region)
-    if verdict.wait is None:
-        return Permit(breaker_clean=verdict.clean)
+    if admission.wait is None:
+        return Permit(breaker_clean=admission.clean)
+    if admission.cause == "rate":
+        return Deferral(
+            admission.wait, f"rate limit of {quotas[0].key} ({quotas[0].rate} per window)"
+        )
     return Deferral(
-        _spread(min(verdict.wait, settings.SWITCHYARD_BREAKER_COOL_OFF_SECONDS)),
+        _spread(min(admission.wait, settings.SWITCHYARD_BREAKER_COOL_OFF_SECONDS)),
         f"circuit breaker of {provider_key}/{region or '-'} is open",
     )
 

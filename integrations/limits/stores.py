@@ -20,7 +20,7 @@ from django.db import transaction
 from integrations.models import CircuitBreaker, RateLimitWindow
 
 __all__ = (
-    "BreakerVerdict",
+    "Admission",
     "DatabaseStore",
     "LimitStore",
     "Quota",
@@ -52,25 +52,36 @@ class Quota:
 
 
 @dataclass(frozen=True)
-class BreakerVerdict:
-    """``wait`` is None when the call may go (``probe`` when it is the half-open trial).
-    ``clean``: closed with no failures counted, so a success has nothing to reset."""
+class Admission:
+    """The answer to one send: ``wait`` is None when it may go (its rate-limit slots are taken;
+    ``probe`` when it is the breaker's half-open trial), else the seconds to wait and ``cause``,
+    "rate" or "breaker". ``clean``: the breaker was closed with no failures counted, so a success
+    has nothing to reset."""
 
     wait: float | None
+    cause: str = ""
     probe: bool = False
     clean: bool = False
 
 
 class LimitStore(Protocol):
-    def acquire(self, quotas: list[Quota], *, customer: str, now: float) -> float | None:
-        """Take one send from every quota, or none: None when granted, else the seconds until
-        this customer's deferred send is scheduled (its place among its own deferred work)."""
+    def admit(
+        self,
+        quotas: list[Quota],
+        *,
+        customer: str,
+        now: float,
+        breaker: tuple[str, str] | None = None,
+        probe_lease: float = 0.0,
+    ) -> Admission:
+        """In one atomic step: a send may go when every quota has room and the ``breaker``
+        (provider, region) lets it through; only then are its slots taken from every quota
+        (all or none). A refused send is told when to try again: for the rate limit, its place
+        among this customer's deferred work. The first caller after a breaker's cool-off
+        becomes its probe, holding the half-open state for ``probe_lease`` seconds."""
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
         """Admit nothing on these scopes before ``until`` (the provider answered 429)."""
-
-    def breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
-        """A ``BreakerVerdict``; the first caller after the cool-off becomes the probe."""
 
     def breaker_record(
         self,
@@ -98,7 +109,8 @@ def _dt(epoch: float | None) -> datetime | None:
 
 
 def _deferral(windows: list, quotas: list[Quota], customer: str, now: float) -> float | None:
-    """Shared by both stores' semantics: decide on rows already locked (database store)."""
+    """The database store's rate-limit decision on rows already locked: None when every quota
+    has room (the caller then takes the slots), else the wait, booking the customer's place."""
     free = now
     for window, quota in zip(windows, quotas, strict=True):
         window.hits = [t for t in window.hits if t > now - quota.window]
@@ -106,8 +118,6 @@ def _deferral(windows: list, quotas: list[Quota], customer: str, now: float) -> 
         if len(window.hits) >= quota.rate:
             free = max(free, window.hits[len(window.hits) - quota.rate] + quota.window)
     if free <= now:
-        for window in windows:
-            window.hits.append(now)
         return None
     slot = max([free, *(w.next_slots.get(customer, 0) for w in windows)])
     for window, quota in zip(windows, quotas, strict=True):
@@ -137,15 +147,23 @@ class DatabaseStore:
             windows = self._locked_windows(keys)
         return windows
 
-    def acquire(self, quotas: list[Quota], *, customer: str, now: float) -> float | None:
+    def admit(self, quotas, *, customer, now, breaker=None, probe_lease=0.0) -> Admission:
         with transaction.atomic():
-            windows = self._windows([q.key for q in quotas])
+            windows = self._windows([q.key for q in quotas]) if quotas else []
             wait = _deferral(windows, quotas, customer, now)
+            if wait is not None:
+                admission = Admission(wait, cause="rate")
+            elif breaker is not None:
+                admission = self._breaker_allow(*breaker, now=now, probe_lease=probe_lease)
+            else:
+                admission = Admission(None)
             for window in windows:
+                if admission.wait is None:
+                    window.hits.append(now)
                 RateLimitWindow.objects.filter(pk=window.pk).update(
                     hits=window.hits, next_slots=window.next_slots
                 )
-        return wait
+        return admission
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
         with transaction.atomic():
@@ -154,23 +172,23 @@ class DatabaseStore:
                     window.cooldown_until = until
                     window.save(update_fields=["cooldown_until"])
 
-    def breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
+    def _breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
         breaker = CircuitBreaker.objects.filter(provider_key=provider, region=region).first()
         if breaker is None or breaker.state == State.CLOSED:
-            return BreakerVerdict(None, clean=breaker is None or not breaker.failing_deliveries)
+            return Admission(None, clean=breaker is None or not breaker.failing_deliveries)
         mine = CircuitBreaker.objects.filter(pk=breaker.pk)
         if breaker.state == State.OPEN:
             if now < breaker.open_until.timestamp():
-                return BreakerVerdict(breaker.open_until.timestamp() - now)
+                return Admission(breaker.open_until.timestamp() - now, cause="breaker")
             won = mine.filter(state=State.OPEN, open_until=breaker.open_until)
         else:
             if now < breaker.probe_until.timestamp():
-                return BreakerVerdict(breaker.probe_until.timestamp() - now)
+                return Admission(breaker.probe_until.timestamp() - now, cause="breaker")
             won = mine.filter(state=State.HALF_OPEN, probe_until=breaker.probe_until)
         # A conditional update: of all callers arriving after the cool-off, one wins the probe.
         if won.update(state=State.HALF_OPEN, probe_until=_dt(now + probe_lease)):
-            return BreakerVerdict(None, probe=True)
-        return BreakerVerdict(probe_lease)
+            return Admission(None, probe=True)
+        return Admission(probe_lease, cause="breaker")
 
     def breaker_record(
         self,
@@ -226,17 +244,20 @@ class DatabaseStore:
 
 # -- Redis -------------------------------------------------------------------------------------
 
-# KEYS: per quota its log (sorted set of send times) and its meta hash (cooldown, customer
-# slots). ARGV: now, customer field, member, then rate, window and step per quota.
-ACQUIRE_SCRIPT = """
+# KEYS: the breaker hash and its set of failing deliveries, then per quota its log (sorted set
+# of send times) and its meta hash (cooldown, customer slots). ARGV: now, customer field,
+# member, probe lease (negative: no breaker), then rate, window and step per quota.
+# Returns {verdict, wait}: verdict 'rate' or 'breaker' (wait), else 'clean', 'go' or 'probe'.
+ADMIT_SCRIPT = """
 local now = tonumber(ARGV[1])
 local customer = ARGV[2]
 local member = ARGV[3]
-local n = #KEYS / 2
+local lease = tonumber(ARGV[4])
+local n = (#KEYS - 2) / 2
 local free = now
 for i = 1, n do
-  local log, meta = KEYS[2 * i - 1], KEYS[2 * i]
-  local rate, window = tonumber(ARGV[1 + 3 * i]), tonumber(ARGV[2 + 3 * i])
+  local log, meta = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local rate, window = tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
   redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
   local cool = tonumber(redis.call('HGET', meta, 'cooldown') or '0')
   if cool > free then free = cool end
@@ -247,27 +268,40 @@ for i = 1, n do
     if t > free then free = t end
   end
 end
-if free <= now then
+if free > now then
+  local slot = free
   for i = 1, n do
-    local window = tonumber(ARGV[2 + 3 * i])
-    redis.call('ZADD', KEYS[2 * i - 1], now, member)
-    redis.call('PEXPIRE', KEYS[2 * i - 1], math.ceil(window * 1000) + 1000)
+    local s = tonumber(redis.call('HGET', KEYS[2 + 2 * i], customer) or '0')
+    if s > slot then slot = s end
   end
-  return false
+  for i = 1, n do
+    local meta = KEYS[2 + 2 * i]
+    local window, step = tonumber(ARGV[3 + 3 * i]), tonumber(ARGV[4 + 3 * i])
+    redis.call('HSET', meta, customer, tostring(slot + step))
+    local ttl = math.ceil((slot + step - now + window) * 1000)
+    if redis.call('PTTL', meta) < ttl then redis.call('PEXPIRE', meta, ttl) end
+  end
+  return {'rate', tostring(slot - now)}
 end
-local slot = free
+local verdict = 'clean'
+if lease >= 0 then
+  local st = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
+  local state = st[1] or 'closed'
+  if state == 'closed' then
+    if redis.call('EXISTS', KEYS[2]) == 1 then verdict = 'go' end
+  else
+    local until_at = tonumber(state == 'open' and st[2] or st[3])
+    if now < until_at then return {'breaker', tostring(until_at - now)} end
+    redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', tostring(now + lease))
+    verdict = 'probe'
+  end
+end
 for i = 1, n do
-  local s = tonumber(redis.call('HGET', KEYS[2 * i], customer) or '0')
-  if s > slot then slot = s end
+  local window = tonumber(ARGV[3 + 3 * i])
+  redis.call('ZADD', KEYS[1 + 2 * i], now, member)
+  redis.call('PEXPIRE', KEYS[1 + 2 * i], math.ceil(window * 1000) + 1000)
 end
-for i = 1, n do
-  local meta = KEYS[2 * i]
-  local window, step = tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
-  redis.call('HSET', meta, customer, tostring(slot + step))
-  local ttl = math.ceil((slot + step - now + window) * 1000)
-  if redis.call('PTTL', meta) < ttl then redis.call('PEXPIRE', meta, ttl) end
-end
-return tostring(slot - now)
+return {verdict, '0'}
 """
 
 COOL_DOWN_SCRIPT = """
@@ -279,22 +313,6 @@ for i = 1, #KEYS do
   end
   if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
-"""
-
-# KEYS: the breaker hash, the set of failing deliveries. ARGV: now, probe lease.
-# Returns {verdict, wait}.
-BREAKER_ALLOW_SCRIPT = """
-local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
-local st = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
-local state = st[1] or 'closed'
-if state == 'closed' then
-  if redis.call('EXISTS', KEYS[2]) == 0 then return {'clean', '0'} end
-  return {'go', '0'}
-end
-local until_at = tonumber(state == 'open' and st[2] or st[3])
-if now < until_at then return {'wait', tostring(until_at - now)} end
-redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', tostring(now + lease))
-return {'probe', '0'}
 """
 
 # KEYS: the breaker hash, the set of failing deliveries. ARGV: ok, delivery, threshold,
@@ -333,36 +351,32 @@ class RedisStore:
         import redis
 
         self.redis = redis.Redis.from_url(url)
-        self._acquire = self.redis.register_script(ACQUIRE_SCRIPT)
+        self._admit = self.redis.register_script(ADMIT_SCRIPT)
         self._cool_down = self.redis.register_script(COOL_DOWN_SCRIPT)
-        self._breaker_allow = self.redis.register_script(BREAKER_ALLOW_SCRIPT)
         self._breaker_record = self.redis.register_script(BREAKER_RECORD_SCRIPT)
 
     def _breaker_key(self, provider: str, region: str) -> str:
         return f"{self.prefix}breaker:{provider}:{region}"
 
-    def acquire(self, quotas: list[Quota], *, customer: str, now: float) -> float | None:
-        keys, args = [], [repr(now), customer, f"{now!r}:{uuid.uuid4().hex[:12]}"]
+    def admit(self, quotas, *, customer, now, breaker=None, probe_lease=0.0) -> Admission:
+        breaker_key = self._breaker_key(*breaker) if breaker else f"{self.prefix}breaker:-"
+        keys = [breaker_key, f"{breaker_key}:failing"]
+        lease = repr(probe_lease) if breaker else "-1"
+        args = [repr(now), customer, f"{now!r}:{uuid.uuid4().hex[:12]}", lease]
         for quota in quotas:
             keys += [f"{self.prefix}log:{quota.key}", f"{self.prefix}meta:{quota.key}"]
             args += [quota.rate, repr(quota.window), repr(quota.step)]
-        wait = self._acquire(keys=keys, args=args)
-        return None if wait is None else float(wait)
+        verdict, wait = self._admit(keys=keys, args=args)
+        verdict = verdict.decode()
+        if verdict in ("rate", "breaker"):
+            return Admission(float(wait), cause=verdict)
+        if verdict == "probe":
+            self._mirror(*breaker)
+        return Admission(None, probe=verdict == "probe", clean=verdict == "clean")
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
         meta = [f"{self.prefix}meta:{key}" for key in keys]
         self._cool_down(keys=meta, args=[repr(until), repr(datetime.now(UTC).timestamp())])
-
-    def breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
-        key = self._breaker_key(provider, region)
-        verdict, wait = self._breaker_allow(
-            keys=[key, f"{key}:failing"], args=[repr(now), repr(probe_lease)]
-        )
-        if verdict == b"probe":
-            self._mirror(provider, region)
-            return BreakerVerdict(None, probe=True)
-        clean = verdict == b"clean"
-        return BreakerVerdict(float(wait) if verdict == b"wait" else None, clean=clean)
 
     def breaker_record(
         self,

@@ -27,8 +27,13 @@ def store(request):
     redis_store.reset()
 
 
+def acquire(store, quotas, customer="1", *, now):
+    """The wait the rate limit alone imposes (None: granted)."""
+    return store.admit(quotas, customer=customer, now=now).wait
+
+
 def granted_times(store, quota, times, customer="1"):
-    return [t for t in times if store.acquire([quota], customer=customer, now=t) is None]
+    return [t for t in times if acquire(store, [quota], customer, now=t) is None]
 
 
 def test_no_window_ever_carries_more_than_the_rate(store):
@@ -49,44 +54,44 @@ def test_no_window_ever_carries_more_than_the_rate(store):
 def test_a_refusal_says_when_capacity_frees(store):
     quota = Quota("k", rate=2, window=10.0)
     assert granted_times(store, quota, [T0, T0 + 1]) == [T0, T0 + 1]
-    assert store.acquire([quota], customer="1", now=T0 + 2) == pytest.approx(8.0)
+    assert acquire(store, [quota], "1", now=T0 + 2) == pytest.approx(8.0)
 
 
 def test_deferred_work_is_spread_per_customer(store):
     """A backlog is scheduled at the allowed rate, and another customer is not put behind it."""
     quota = Quota("k", rate=2, window=1.0)
     granted_times(store, quota, [T0, T0])
-    waits = [store.acquire([quota], customer="big", now=T0 + 0.1) for _ in range(4)]
+    waits = [acquire(store, [quota], "big", now=T0 + 0.1) for _ in range(4)]
     assert waits == pytest.approx([0.9, 1.4, 1.9, 2.4])
-    assert store.acquire([quota], customer="small", now=T0 + 0.1) == pytest.approx(0.9)
+    assert acquire(store, [quota], "small", now=T0 + 0.1) == pytest.approx(0.9)
 
 
 def test_a_backlog_leaves_part_of_the_rate_to_fresh_work(store):
     quota = Quota("k", rate=4, window=1.0, backlog_share=0.5)
     granted_times(store, quota, [T0] * 4)
-    waits = [store.acquire([quota], customer="big", now=T0) for _ in range(3)]
+    waits = [acquire(store, [quota], "big", now=T0) for _ in range(3)]
     assert waits == pytest.approx([1.0, 1.5, 2.0])  # 2 per second, not 4
 
 
 def test_several_quotas_are_taken_together_or_not_at_all(store):
     token_a, token_b = Quota("token-a", 10, 1.0), Quota("token-b", 10, 1.0)
     shared_key = Quota("app-key", 2, 1.0)
-    assert store.acquire([token_a, shared_key], customer="1", now=T0) is None
-    assert store.acquire([token_b, shared_key], customer="1", now=T0) is None
+    assert acquire(store, [token_a, shared_key], "1", now=T0) is None
+    assert acquire(store, [token_b, shared_key], "1", now=T0) is None
     # The shared key is spent: token-b is refused and not charged for the refused send.
-    assert store.acquire([token_b, shared_key], customer="1", now=T0) is not None
+    assert acquire(store, [token_b, shared_key], "1", now=T0) is not None
     assert granted_times(store, token_b, [T0 + 0.1] * 10) == [T0 + 0.1] * 9
 
 
 def test_cool_down_holds_every_send_on_the_scope(store):
     quota = Quota("k", rate=100, window=1.0)
     store.cool_down(["k"], until=T0 + 5)
-    assert store.acquire([quota], customer="1", now=T0) == pytest.approx(5.0)
-    assert store.acquire([quota], customer="2", now=T0 + 4.9) == pytest.approx(0.1)
+    assert acquire(store, [quota], "1", now=T0) == pytest.approx(5.0)
+    assert acquire(store, [quota], "2", now=T0 + 4.9) == pytest.approx(0.1)
     # A shorter cool-down never cuts a longer one short.
     store.cool_down(["k"], until=T0 + 1)
-    assert store.acquire([quota], customer="3", now=T0 + 2) == pytest.approx(3.0)
-    assert store.acquire([quota], customer="1", now=T0 + 5) is None
+    assert acquire(store, [quota], "3", now=T0 + 2) == pytest.approx(3.0)
+    assert acquire(store, [quota], "1", now=T0 + 5) is None
 
 
 # -- breaker ------------------------------------------------------------------------------------
@@ -112,7 +117,7 @@ def succeed(store, now):
 
 
 def allow(store, now):
-    return store.breaker_allow("trello", "eu", now=now, probe_lease=10.0)
+    return store.admit([], customer="1", now=now, breaker=("trello", "eu"), probe_lease=10.0)
 
 
 def test_one_deliverys_retries_alone_never_open_the_breaker(store):
@@ -155,3 +160,21 @@ def test_a_success_ends_the_run_of_failures(store):
     assert fail(store, 3, T0 + 2) is None
     assert fail(store, 4, T0 + 2) is None
     assert fail(store, 5, T0 + 2) == "open"
+
+
+def test_a_send_held_by_the_breaker_takes_no_rate_limit_slot_and_no_probe_is_lost(store):
+    quota = Quota("k", rate=1, window=40.0)
+    for delivery_id in (1, 2, 3):
+        fail(store, delivery_id, T0)
+    held = store.admit([quota], customer="1", now=T0 + 1, breaker=("trello", "eu"))
+    assert (held.wait, held.cause) == (pytest.approx(29.0), "breaker")
+    assert acquire(store, [quota], now=T0 + 2) is None  # the held send took no slot
+    # After the cool-off (30 s), a send the rate limit refuses does not become the probe...
+    refused = store.admit([quota], customer="1", now=T0 + 30, breaker=("trello", "eu"))
+    assert refused.cause == "rate"
+    assert CircuitBreaker.objects.get(provider_key="trello", region="eu").state == "open"
+    # ...the first one it admits does.
+    admitted = store.admit(
+        [quota], customer="1", now=T0 + 43, breaker=("trello", "eu"), probe_lease=10.0
+    )
+    assert (admitted.wait, admitted.probe) == (None, True)
