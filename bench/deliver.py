@@ -202,7 +202,10 @@ class Bench:
     def __init__(self, backend: str, n: int, workers: int, workdir: Path):
         self.backend, self.n = backend, n
         env = {
-            "DEBUG": "true",
+            # Production settings: DEBUG would also record every SQL query in each process.
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SWITCHYARD_VAR_DIR": str(workdir),
             "SWITCHYARD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(
                 secrets.token_bytes(32)
