@@ -132,11 +132,13 @@ def delivery_create(
     call = action_prepare(customer=customer_row, action=action, input=input)
     integration = Integration.objects.filter(pk=call.integration_id).first()
     policy = _policy(call.provider_key, integration)
-    # While its customer has less than a batch queued, a delivery goes to the broker at once
-    # (lowest latency); beyond that the relay sends it in batches (one task per batch, not per
-    # delivery) and in turn with other customers' work, so a burst cannot queue ahead of all.
+    # While its customer has fewer deliveries queued or in flight than a cluster has workers
+    # (one is likely idle), a delivery goes to the broker at once, as a task of its own: the
+    # lowest latency. Beyond that the relay takes it on its next pass, in batches (a task per
+    # batch costs a worker far less per delivery than a task each, so a steady stream does not
+    # back up behind single-delivery tasks) and in turn with other customers' work.
     direct = _customer_queued(customer_row.pk) < min(
-        settings.SWITCHYARD_SEND_BATCH, settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
+        settings.Q_CLUSTER["workers"], settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
     )
     try:
         with transaction.atomic():
