@@ -14,12 +14,13 @@ from datetime import timedelta
 from itertools import zip_longest
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
+from config.db import update_fields_many
 from customers.models import ApiKey
 from customers.selectors import customers_visible_to
 from integrations.actions import CallOutcome, PreparedCall, action_prepare, operation_execute
@@ -246,10 +247,8 @@ class _Settlement:
 
 def _settle(settlements: list[_Settlement]) -> dict[int, str | None]:
     """Record attempts and settle deliveries in one transaction: one INSERT for the attempts and
-    one batched UPDATE per resulting status, each only where this worker still holds the lease.
-
-    The UPDATEs go through ``executemany`` (pipelined on PostgreSQL): Django's ``bulk_update``
-    builds a CASE expression per field and row, which cost more CPU than the sends themselves."""
+    one batched UPDATE per resulting status (``update_fields_many``), each only where this worker
+    still holds the lease (rows locked here)."""
     if not settlements:
         return {}
     tokens = {s.delivery.lease_token for s in settlements}
@@ -272,7 +271,7 @@ def _settle(settlements: list[_Settlement]) -> dict[int, str | None]:
                     setattr(delivery, name, value)
             if group:
                 fields = ["status", "lease_token", "lease_until", "manual_retry", "updated_at"]
-                _update_rows([s.delivery for s in group], [*fields, *group[0].changes])
+                update_fields_many([s.delivery for s in group], [*fields, *group[0].changes])
     results = {}
     for settlement in settlements:
         delivery = settlement.delivery
@@ -290,26 +289,6 @@ def _settle(settlements: list[_Settlement]) -> dict[int, str | None]:
         )
         results[delivery.pk] = settlement.status
     return results
-
-
-def _update_rows(deliveries: list[Delivery], field_names: list[str]) -> None:
-    """Write ``field_names`` of each delivery, one statement for all of them (``executemany``),
-    with values prepared by the fields themselves as ``save()`` would. The caller holds the
-    rows' locks (and so their leases)."""
-    fields = [Delivery._meta.get_field(name) for name in field_names]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
-    # Only model metadata (quoted) goes into the text; every value is a parameter.
-    sql = (
-        f"UPDATE {connection.ops.quote_name(Delivery._meta.db_table)} SET {assignments} "  # noqa: S608
-        f"WHERE {connection.ops.quote_name(Delivery._meta.pk.column)} = %s"
-    )
-    rows = [
-        [f.get_db_prep_save(getattr(delivery, f.attname), connection) for f in fields]
-        + [delivery.pk]
-        for delivery in deliveries
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
 
 
 def _resolve_credentials(delivery: Delivery, cache: _BatchCache):

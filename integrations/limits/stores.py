@@ -17,6 +17,7 @@ from typing import Protocol
 from django.conf import settings
 from django.db import transaction
 
+from config.db import update_fields_many
 from integrations.models import CircuitBreaker, RateLimitWindow
 
 __all__ = (
@@ -127,6 +128,15 @@ def _deferral(windows: list, quotas: list[Quota], customer: str, now: float) -> 
     return slot - now
 
 
+def _breaker_wait(breaker: CircuitBreaker | None, now: float) -> float | None:
+    """Seconds an open breaker (or a half-open one whose probe is in flight) still holds sends
+    back; None when it lets one through."""
+    if breaker is None or breaker.state == State.CLOSED:
+        return None
+    until = breaker.open_until if breaker.state == State.OPEN else breaker.probe_until
+    return until.timestamp() - now if now < until.timestamp() else None
+
+
 class DatabaseStore:
     """Rows locked with SELECT … FOR UPDATE (PostgreSQL); on SQLite every transaction already
     takes the write lock at BEGIN (IMMEDIATE mode), which serialises them the same way."""
@@ -148,21 +158,31 @@ class DatabaseStore:
         return windows
 
     def admit(self, quotas, *, customer, now, breaker=None, probe_lease=0.0) -> Admission:
+        # The breaker is read before the windows are locked: an open one answers without a
+        # write transaction, and the lock (on SQLite, the database's) is held for less.
+        breaker_row = (
+            CircuitBreaker.objects.filter(provider_key=breaker[0], region=breaker[1]).first()
+            if breaker
+            else None
+        )
+        held = _breaker_wait(breaker_row, now)
+        if held is not None:
+            return Admission(held, cause="breaker")
         with transaction.atomic():
             windows = self._windows([q.key for q in quotas]) if quotas else []
             wait = _deferral(windows, quotas, customer, now)
             if wait is not None:
                 admission = Admission(wait, cause="rate")
-            elif breaker is not None:
-                admission = self._breaker_allow(*breaker, now=now, probe_lease=probe_lease)
-            else:
-                admission = Admission(None)
-            for window in windows:
-                if admission.wait is None:
-                    window.hits.append(now)
-                RateLimitWindow.objects.filter(pk=window.pk).update(
-                    hits=window.hits, next_slots=window.next_slots
+            elif breaker_row is None or breaker_row.state == State.CLOSED:
+                admission = Admission(
+                    None, clean=breaker_row is None or not breaker_row.failing_deliveries
                 )
+            else:
+                admission = self._probe(breaker_row, now=now, probe_lease=probe_lease)
+            if admission.wait is None:
+                for window in windows:
+                    window.hits.append(now)
+            update_fields_many(windows, ["hits", "next_slots"])
         return admission
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
@@ -172,20 +192,14 @@ class DatabaseStore:
                     window.cooldown_until = until
                     window.save(update_fields=["cooldown_until"])
 
-    def _breaker_allow(self, provider: str, region: str, *, now: float, probe_lease: float):
-        breaker = CircuitBreaker.objects.filter(provider_key=provider, region=region).first()
-        if breaker is None or breaker.state == State.CLOSED:
-            return Admission(None, clean=breaker is None or not breaker.failing_deliveries)
-        mine = CircuitBreaker.objects.filter(pk=breaker.pk)
+    def _probe(self, breaker: CircuitBreaker, *, now: float, probe_lease: float) -> Admission:
+        """The breaker's cool-off (or its probe's lease) is over: a conditional update makes
+        one of all callers arriving now the probe."""
+        mine = CircuitBreaker.objects.filter(pk=breaker.pk, state=breaker.state)
         if breaker.state == State.OPEN:
-            if now < breaker.open_until.timestamp():
-                return Admission(breaker.open_until.timestamp() - now, cause="breaker")
-            won = mine.filter(state=State.OPEN, open_until=breaker.open_until)
+            won = mine.filter(open_until=breaker.open_until)
         else:
-            if now < breaker.probe_until.timestamp():
-                return Admission(breaker.probe_until.timestamp() - now, cause="breaker")
-            won = mine.filter(state=State.HALF_OPEN, probe_until=breaker.probe_until)
-        # A conditional update: of all callers arriving after the cool-off, one wins the probe.
+            won = mine.filter(probe_until=breaker.probe_until)
         if won.update(state=State.HALF_OPEN, probe_until=_dt(now + probe_lease)):
             return Admission(None, probe=True)
         return Admission(probe_lease, cause="breaker")
