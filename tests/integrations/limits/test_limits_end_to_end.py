@@ -204,7 +204,10 @@ def test_one_customers_burst_does_not_hold_up_another(
     wait_all_finished(stack, [response.json()["id"]], timeout=20)
     [quiet] = [e for e in fake_provider.journal(CARDS) if e["path"].endswith("/quietcard")]
     assert quiet["status"] == 200
-    assert quiet["at"] - accepted < 3.0
+    # "No more than a few seconds" (issue 6). Usually under one; on a loaded 2-core machine the
+    # quiet delivery can lose the freed slot to the burst once or twice, so 3 s was flaky.
+    delay = quiet["at"] - accepted
+    assert delay < 5.0, f"the quiet customer's delivery took {delay:.2f} s"
     # It went ahead of most of the burst, which was still waiting for the shared key.
     assert Delivery.objects.filter(pk__in=backlog, status="pending").count() > 100
     Delivery.objects.filter(pk__in=backlog, status="pending").update(status="cancelled")
