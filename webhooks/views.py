@@ -6,7 +6,7 @@ Order (DESIGN §6): size → endpoint → signature on the raw bytes → JSON �
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -47,6 +47,11 @@ def receive(request, provider: str, endpoint_id):
     if request.method == "HEAD":
         # Trello checks the callback URL with a bodiless HEAD before creating a webhook.
         return HttpResponse(status=200)
+    # CONN_HEALTH_CHECKS would send SELECT 1 before the first query of every request, a round
+    # trip per webhook. The receiver does without: on a broken connection its INSERT fails, the
+    # answer is 503 (the provider delivers again), and Django drops the connection at the end of
+    # the request, as it does after any database error.
+    connection.health_check_done = True
     body = _read_body(request)
     if body is None:
         limit = settings.SWITCHYARD_MAX_BODY_BYTES

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from credentials.services import credential_revoke, credential_rotate
@@ -144,3 +144,46 @@ def test_one_failing_event_does_not_hold_back_its_batch(make_endpoint, post_webh
     assert outcomes == {ids[0]: "processed", ids[1]: "failed", ids[2]: "processed"}
     # Processed events are not processed twice (the failed one may be due again at once).
     assert set(services.inbound_events_process(event_ids=ids)) <= {ids[1]}
+
+
+def test_receiver_skips_the_per_request_health_check(make_endpoint, post_webhook, monkeypatch):
+    endpoint = make_endpoint("standard_webhooks")
+    assert post_webhook(endpoint, msg_id="msg_1").status_code == 202
+    # As at the start of a request under CONN_HEALTH_CHECKS: the next query would first probe.
+    default = connections["default"]
+    monkeypatch.setattr(default, "health_check_enabled", True)
+    monkeypatch.setattr(default, "health_check_done", False)
+    with mock.patch.object(default, "is_usable", return_value=True) as probe:
+        assert post_webhook(endpoint, msg_id="msg_2").status_code == 202
+    probe.assert_not_called()
+
+
+def test_stored_row_matches_what_the_orm_writes(make_endpoint, post_webhook):
+    endpoint = make_endpoint("standard_webhooks")
+    response = post_webhook(endpoint, msg_id="msg_1")
+    event = InboundEvent.objects.get(pk=response.json()["id"])
+    assert (event.endpoint_id, event.provider, event.external_id) == (
+        endpoint.pk,
+        "standard_webhooks",
+        "msg_1",
+    )
+    assert event.key and event.received_at and event.next_attempt_at <= event.received_at
+    assert (event.attempts, event.lease_token, event.type) == (1, None, "invoice.paid")
+    assert "webhook-signature" not in {name.lower() for name in event.headers}
+
+
+def test_a_save_signal_on_inbound_events_still_fires(make_endpoint, post_webhook):
+    from django.db.models.signals import post_save
+
+    endpoint = make_endpoint("standard_webhooks")
+    seen = []
+
+    def listener(sender, instance, created, **kwargs):
+        seen.append((instance.external_id, created))
+
+    post_save.connect(listener, sender=InboundEvent)
+    try:
+        assert post_webhook(endpoint, msg_id="msg_1").status_code == 202
+    finally:
+        post_save.disconnect(listener, sender=InboundEvent)
+    assert ("msg_1", True) in seen
