@@ -169,6 +169,9 @@ def main(argv=None) -> int:
         run = {"concurrency": args.concurrency, "duration": args.duration}
         bare = Load(port, "/bench/bare/", signed=False).run(**run)
         ingest = Load(port, path, signed=True).run(**run)
+        # How far processing lagged when the load stopped: work left for after the window.
+        load_ended = time.monotonic()
+        at_end = counts(dsn)
         ratio = ingest["per_second"] / bare["per_second"] if bare["per_second"] else 0.0
         print(
             f"gunicorn workers={args.workers} concurrency={args.concurrency} "
@@ -189,6 +192,9 @@ def main(argv=None) -> int:
                 break
             time.sleep(0.5)
         by_status = counts(dsn)
+        drained = time.monotonic() - load_ended
+        backlog = sum(at_end.values()) - sum(at_end.get(s, 0) for s in FINISHED)
+        print(f"unprocessed when the load stopped {backlog}  all processed {drained:.1f} s later")
         persisted = sum(by_status.values())
         processed = by_status.get("processed", 0) + by_status.get("ignored", 0)
         print(f"accepted {ingest['ok']}  persisted {persisted}  processed {processed}")
