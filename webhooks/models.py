@@ -71,7 +71,10 @@ class InboundEvent(OutboxItem):
         editable=False,
         help_text="Stable Switchyard event id (the envelope's id).",
     )
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="events")
+    # No index of its own: the unique constraint on (endpoint, external_id) starts with it.
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     provider = models.CharField(max_length=32)
     external_id = models.CharField(
         max_length=255, help_text="The provider's event or delivery id, used to de-duplicate."

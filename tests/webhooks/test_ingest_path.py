@@ -187,3 +187,18 @@ def test_a_save_signal_on_inbound_events_still_fires(make_endpoint, post_webhook
     finally:
         post_save.disconnect(listener, sender=InboundEvent)
     assert ("msg_1", True) in seen
+
+
+def test_inbound_events_leave_room_for_hot_updates_on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("fillfactor is a PostgreSQL storage parameter")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = %s", [InboundEvent._meta.db_table]
+        )
+        assert "fillfactor=70" in cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s", [InboundEvent._meta.db_table]
+        )
+        # The endpoint is looked up through the unique (endpoint, external_id) index alone.
+        assert not [d for d in (row[0] for row in cursor.fetchall()) if "(endpoint_id)" in d]
