@@ -189,6 +189,22 @@ def test_a_save_signal_on_inbound_events_still_fires(make_endpoint, post_webhook
     assert ("msg_1", True) in seen
 
 
+def test_a_batch_pauses_between_chunks_but_not_after_the_last(
+    make_endpoint, post_webhook, monkeypatch
+):
+    monkeypatch.setattr(services, "PACE_EVERY", 2)
+    endpoint = make_endpoint("standard_webhooks")
+    with mock.patch.object(services, "_enqueue"):
+        for n in range(5):
+            assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
+    ids = list(InboundEvent.objects.values_list("pk", flat=True))
+    with mock.patch.object(services.time, "sleep") as pause:
+        outcomes = services.inbound_events_process(event_ids=ids)
+    assert set(outcomes.values()) == {"processed"}
+    assert pause.call_count == 2  # after the 2nd and the 4th of 5 events
+    assert all(call.args[0] >= 0 for call in pause.call_args_list)
+
+
 def test_inbound_events_leave_room_for_hot_updates_on_postgresql():
     if connection.vendor != "postgresql":
         pytest.skip("fillfactor is a PostgreSQL storage parameter")
