@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, signals
 from django.utils import timezone
 
+from config.db import update_fields_many
 from credentials.crypto import keyring
 from credentials.models import Credential
 from credentials.services import credential_version_mark_used
@@ -355,28 +356,8 @@ def _fail(event: InboundEvent, exc: Exception) -> None:
 
 
 def _settle(events: list[InboundEvent]) -> None:
-    """Write each event's outcome with one parameterised UPDATE executed for all rows (psycopg
-    pipelines it). ``bulk_update`` builds a CASE per field and row, whose compilation cost more
-    than processing the events; the fields' own preparation keeps the values as the ORM writes
-    them."""
-    if not events:
-        return
-    connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-    fields = [InboundEvent._meta.get_field(name) for name in SETTLED_FIELDS]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    # Only the model's own quoted names are interpolated; every value is a parameter.
-    sql = (
-        f"UPDATE {quote(InboundEvent._meta.db_table)} SET {assignments} "  # noqa: S608
-        f"WHERE {quote(InboundEvent._meta.pk.column)} = %s"
-    )
-    rows = [
-        [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
-        + [event.pk]
-        for event in events
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    """Write each event's outcome with one statement for all rows (``update_fields_many``)."""
+    update_fields_many(events, list(SETTLED_FIELDS))
 
 
 class _Pace:
