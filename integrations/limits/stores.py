@@ -72,8 +72,8 @@ class LimitStore(Protocol):
         *,
         customer: str,
         now: float,
-        breaker: tuple[str, str] | None = None,
-        probe_lease: float = 0.0,
+        breaker: tuple[str, str],
+        probe_lease: float,
     ) -> Admission:
         """In one atomic step: a send may go when every quota has room and the ``breaker``
         (provider, region) lets it through; only then are its slots taken from every quota
@@ -157,14 +157,11 @@ class DatabaseStore:
             windows = self._locked_windows(keys)
         return windows
 
-    def admit(self, quotas, *, customer, now, breaker=None, probe_lease=0.0) -> Admission:
+    def admit(self, quotas, *, customer, now, breaker, probe_lease) -> Admission:
         # The breaker is read before the windows are locked: an open one answers without a
         # write transaction, and the lock (on SQLite, the database's) is held for less.
-        breaker_row = (
-            CircuitBreaker.objects.filter(provider_key=breaker[0], region=breaker[1]).first()
-            if breaker
-            else None
-        )
+        provider, region = breaker
+        breaker_row = CircuitBreaker.objects.filter(provider_key=provider, region=region).first()
         held = _breaker_wait(breaker_row, now)
         if held is not None:
             return Admission(held, cause="breaker")
@@ -260,7 +257,7 @@ class DatabaseStore:
 
 # KEYS: the breaker hash and its set of failing deliveries, then per quota its log (sorted set
 # of send times) and its meta hash (cooldown, customer slots). ARGV: now, customer field,
-# member, probe lease (negative: no breaker), then rate, window and step per quota.
+# member, probe lease, then rate, window and step per quota.
 # Returns {verdict, wait}: verdict 'rate' or 'breaker' (wait), else 'clean', 'go' or 'probe'.
 ADMIT_SCRIPT = """
 local now = tonumber(ARGV[1])
@@ -298,17 +295,15 @@ if free > now then
   return {'rate', tostring(slot - now)}
 end
 local verdict = 'clean'
-if lease >= 0 then
-  local st = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
-  local state = st[1] or 'closed'
-  if state == 'closed' then
-    if redis.call('EXISTS', KEYS[2]) == 1 then verdict = 'go' end
-  else
-    local until_at = tonumber(state == 'open' and st[2] or st[3])
-    if now < until_at then return {'breaker', tostring(until_at - now)} end
-    redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', tostring(now + lease))
-    verdict = 'probe'
-  end
+local st = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
+local state = st[1] or 'closed'
+if state == 'closed' then
+  if redis.call('EXISTS', KEYS[2]) == 1 then verdict = 'go' end
+else
+  local until_at = tonumber(state == 'open' and st[2] or st[3])
+  if now < until_at then return {'breaker', tostring(until_at - now)} end
+  redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', tostring(now + lease))
+  verdict = 'probe'
 end
 for i = 1, n do
   local window = tonumber(ARGV[3 + 3 * i])
@@ -372,11 +367,10 @@ class RedisStore:
     def _breaker_key(self, provider: str, region: str) -> str:
         return f"{self.prefix}breaker:{provider}:{region}"
 
-    def admit(self, quotas, *, customer, now, breaker=None, probe_lease=0.0) -> Admission:
-        breaker_key = self._breaker_key(*breaker) if breaker else f"{self.prefix}breaker:-"
+    def admit(self, quotas, *, customer, now, breaker, probe_lease) -> Admission:
+        breaker_key = self._breaker_key(*breaker)
         keys = [breaker_key, f"{breaker_key}:failing"]
-        lease = repr(probe_lease) if breaker else "-1"
-        args = [repr(now), customer, f"{now!r}:{uuid.uuid4().hex[:12]}", lease]
+        args = [repr(now), customer, f"{now!r}:{uuid.uuid4().hex[:12]}", repr(probe_lease)]
         for quota in quotas:
             keys += [f"{self.prefix}log:{quota.key}", f"{self.prefix}meta:{quota.key}"]
             args += [quota.rate, repr(quota.window), repr(quota.step)]

@@ -54,7 +54,10 @@ def test_no_capacity_defers_without_an_attempt(trello_credential, acme):
     responses.put(CARD_URL, json=CARD_JSON)
     [token_quota, _] = quotas = quotas_of(trello_credential, acme)
     for _ in range(token_quota.rate):  # someone else used the credential's whole window
-        assert limit_store().admit(quotas, customer="other", now=time.time()).wait is None
+        admission = limit_store().admit(
+            quotas, customer="other", now=time.time(), breaker=("trello", "eu"), probe_lease=10.0
+        )
+        assert admission.wait is None
     delivery = create()
     assert attempt(delivery) == Delivery.Status.PENDING
     delivery.refresh_from_db()

@@ -27,9 +27,12 @@ def store(request):
     redis_store.reset()
 
 
+BREAKER = ("trello", "eu")
+
+
 def acquire(store, quotas, customer="1", *, now):
-    """The wait the rate limit alone imposes (None: granted)."""
-    return store.admit(quotas, customer=customer, now=now).wait
+    """The wait the rate limit imposes while the breaker is closed (None: granted)."""
+    return store.admit(quotas, customer=customer, now=now, breaker=BREAKER, probe_lease=10.0).wait
 
 
 def granted_times(store, quota, times, customer="1"):
@@ -117,7 +120,7 @@ def succeed(store, now):
 
 
 def allow(store, now):
-    return store.admit([], customer="1", now=now, breaker=("trello", "eu"), probe_lease=10.0)
+    return store.admit([], customer="1", now=now, breaker=BREAKER, probe_lease=10.0)
 
 
 def test_one_deliverys_retries_alone_never_open_the_breaker(store):
@@ -166,15 +169,17 @@ def test_a_send_held_by_the_breaker_takes_no_rate_limit_slot_and_no_probe_is_los
     quota = Quota("k", rate=1, window=40.0)
     for delivery_id in (1, 2, 3):
         fail(store, delivery_id, T0)
-    held = store.admit([quota], customer="1", now=T0 + 1, breaker=("trello", "eu"))
+    held = store.admit([quota], customer="1", now=T0 + 1, breaker=BREAKER, probe_lease=10.0)
     assert (held.wait, held.cause) == (pytest.approx(29.0), "breaker")
-    assert acquire(store, [quota], now=T0 + 2) is None  # the held send took no slot
+    # The held send took no slot: a send on the same quota behind a closed breaker gets it.
+    elsewhere = store.admit(
+        [quota], customer="1", now=T0 + 2, breaker=("miro", "eu"), probe_lease=10
+    )
+    assert elsewhere.wait is None
     # After the cool-off (30 s), a send the rate limit refuses does not become the probe...
-    refused = store.admit([quota], customer="1", now=T0 + 30, breaker=("trello", "eu"))
+    refused = store.admit([quota], customer="1", now=T0 + 30, breaker=BREAKER, probe_lease=10.0)
     assert refused.cause == "rate"
     assert CircuitBreaker.objects.get(provider_key="trello", region="eu").state == "open"
     # ...the first one it admits does.
-    admitted = store.admit(
-        [quota], customer="1", now=T0 + 43, breaker=("trello", "eu"), probe_lease=10.0
-    )
+    admitted = store.admit([quota], customer="1", now=T0 + 43, breaker=BREAKER, probe_lease=10.0)
     assert (admitted.wait, admitted.probe) == (None, True)
