@@ -31,15 +31,19 @@ class ProcessStack:
         self.processes: dict[str, tuple[subprocess.Popen, Path]] = {}
 
     @classmethod
-    def sqlite(cls, workdir: Path, **env: str) -> "ProcessStack":
-        """A stack on the embedded default: its own SQLite file and the ORM broker."""
+    def _on(cls, workdir: Path, database_url: str, redis_url: str, env: dict) -> "ProcessStack":
         base = {
             "DEBUG": "true",
-            "DATABASE_URL": f"sqlite:///{workdir / 'switchyard.sqlite3'}",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
             "SWITCHYARD_VAR_DIR": str(workdir),
-            "REDIS_URL": "",
         }
         return cls(workdir, {**base, **env})
+
+    @classmethod
+    def sqlite(cls, workdir: Path, **env: str) -> "ProcessStack":
+        """A stack on the embedded default: its own SQLite file and the ORM broker."""
+        return cls._on(workdir, f"sqlite:///{workdir / 'switchyard.sqlite3'}", "", env)
 
     @classmethod
     def on_test_database(cls, workdir: Path, **env: str) -> "ProcessStack":
@@ -55,13 +59,7 @@ class ProcessStack:
             host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
             auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
             database_url = f"postgres://{auth}@{host}:{port}/{db['NAME']}"
-        base = {
-            "DEBUG": "true",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": os.environ.get("REDIS_URL", ""),
-            "SWITCHYARD_VAR_DIR": str(workdir),
-        }
-        return cls(workdir, {**base, **env})
+        return cls._on(workdir, database_url, os.environ.get("REDIS_URL", ""), env)
 
     def start_platform(self) -> None:
         """Web (one gunicorn worker; its URL in ``web_url``), a worker cluster, the dispatcher."""
