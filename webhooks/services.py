@@ -21,10 +21,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, signals
+from django.db.models import F, Q
 from django.utils import timezone
 
-from config.db import update_fields_many
+from config.db import insert_one, update_fields_many
 from credentials.crypto import keyring
 from credentials.models import Credential
 from credentials.services import credential_version_mark_used
@@ -151,47 +151,6 @@ def _reject(endpoint: WebhookEndpoint, reason: str) -> SignatureRejected:
     return SignatureRejected(reason)
 
 
-_insert_statements: dict[str, tuple[str, list]] = {}
-
-
-def _insert(event: InboundEvent) -> None:
-    """INSERT a new event as ``event.save()`` would, with the statement built once per process
-    and database: compiling a 20-column INSERT cost the ORM more CPU than the rest of the
-    receiver. Every value still goes through its field's ``pre_save`` and ``get_db_prep_save``,
-    so the row is the one the ORM writes; should a save signal be connected to InboundEvent,
-    the ORM does the save."""
-    if signals.pre_save.has_listeners(InboundEvent) or signals.post_save.has_listeners(
-        InboundEvent
-    ):
-        event.save(force_insert=True)
-        return
-    connection = transaction.get_connection()
-    statement = _insert_statements.get(connection.alias)
-    if statement is None:
-        meta, quote = InboundEvent._meta, connection.ops.quote_name
-        fields = [f for f in meta.concrete_fields if f is not meta.pk]
-        columns = ", ".join(quote(f.column) for f in fields)
-        # Only the model's own quoted names are interpolated; every value is a parameter.
-        sql = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))})"
-        )
-        if connection.features.can_return_columns_from_insert:
-            sql += f" RETURNING {quote(meta.pk.column)}"
-        statement = _insert_statements[connection.alias] = (sql, fields)
-    sql, fields = statement
-    params = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if connection.features.can_return_columns_from_insert:
-            event.pk = cursor.fetchone()[0]
-        else:
-            event.pk = connection.ops.last_insert_id(
-                cursor, InboundEvent._meta.db_table, InboundEvent._meta.pk.column
-            )
-    event._state.adding, event._state.db = False, connection.alias
-
-
 def inbound_webhook_receive(
     *,
     provider: str,
@@ -248,7 +207,7 @@ def inbound_webhook_receive(
     )
     try:
         with transaction.atomic() if nested else nullcontext():
-            _insert(event)
+            insert_one(event)
     except IntegrityError:
         existing = InboundEvent.objects.filter(endpoint=endpoint, external_id=external_id).first()
         if existing is None:
