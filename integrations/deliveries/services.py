@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,7 +27,7 @@ from customers.selectors import customers_visible_to
 from integrations.actions import CallOutcome, PreparedCall, action_prepare, operation_execute
 from integrations.capabilities import CAPABILITIES
 from integrations.deliveries.http import session_for
-from integrations.limits.services import Deferral, rate_limit_quotas, send_permit, send_settled
+from integrations.limits.services import Deferral, SendPermits, rate_limit_quotas, send_settled
 from integrations.models import Delivery, DeliveryAttempt, Integration
 from integrations.outbox import enqueue_batches, enqueued_until
 from integrations.providers.base import CredentialPurpose, Outcome
@@ -227,11 +228,15 @@ def _release(deliveries: list[Delivery], **changes) -> int:
 
 @dataclass
 class _BatchCache:
-    """What deliveries of one batch share: resolved credentials per provider and customer, and
-    the credential versions used (marked once per batch, not once per call)."""
+    """What deliveries of one batch share: resolved credentials per provider and customer, the
+    credential versions used (marked once per batch, not once per call), rate-limit slots
+    taken ahead, and how many sends per provider and customer are still to come (the most
+    slots worth taking)."""
 
     credentials: dict = field(default_factory=dict)
     versions_used: set = field(default_factory=set)
+    permits: SendPermits = field(default_factory=SendPermits)
+    to_come: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -406,7 +411,11 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None
             credential_fields=credentials,
         )
         scope = dict(provider_key=delivery.provider_key, region=region, quotas=quotas)
-        permit = send_permit(customer_id=delivery.customer_id, **scope)
+        permit = cache.permits.permit(
+            customer_id=delivery.customer_id,
+            wanted=cache.to_come[delivery.provider_key, delivery.customer_id],
+            **scope,
+        )
         if isinstance(permit, Deferral):
             return _defer(delivery, permit)
         outcome = operation_execute(
@@ -469,7 +478,7 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
     started = time.monotonic()
     claimed = {delivery.pk: delivery for delivery in _claim(delivery_ids)}
     queue = [claimed[pk] for pk in delivery_ids if pk in claimed]
-    cache = _BatchCache()
+    cache = _BatchCache(to_come=Counter((d.provider_key, d.customer_id) for d in queue))
     results: dict[int, str | None] = {}
     unsettled: list[_Settlement] = []
     settled_at = time.monotonic()
@@ -479,6 +488,7 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
             logger.info("deliveries.batch_handed_back count=%s", len(queue) - position)
             break
         result = _attempt(delivery, cache)
+        cache.to_come[delivery.provider_key, delivery.customer_id] -= 1
         if not isinstance(result, _Settlement):
             results[delivery.pk] = result
             continue

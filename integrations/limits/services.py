@@ -1,7 +1,7 @@
 """Being a good citizen towards providers: rate limits per credential, cool-downs after a 429,
-and a circuit breaker per provider and region. The delivery engine asks ``send_permit`` before
-each send and reports each result to ``send_settled``; work that may not go now is rescheduled
-by the caller, never slept on."""
+and a circuit breaker per provider and region. The delivery engine asks ``SendPermits.permit``
+before each send and reports each result to ``send_settled``; work that may not go now is
+rescheduled by the caller, never slept on."""
 
 from __future__ import annotations
 
@@ -18,16 +18,15 @@ from integrations.limits.stores import Quota, limit_store
 from integrations.providers.base import Outcome
 from integrations.registry import get_provider
 
-__all__ = ("Deferral", "Permit", "rate_limit_quotas", "send_permit", "send_settled")
+__all__ = ("Deferral", "Permit", "SendPermits", "rate_limit_quotas", "send_settled")
 
 logger = logging.getLogger(__name__)
 
 # Deferred work is spread over this much extra time, so a backlog that comes due together
 # (a breaker closing) reaches the workers as a stream rather than a stampede.
 DEFER_SPREAD_SECONDS = 1.0
-# While the half-open probe is in flight the others look again this soon: a healthy probe
-# answers quickly, and the backlog should drain right after it.
-HALF_OPEN_RECHECK_SECONDS = 1.0
+# At most this many rate-limit slots taken at once for one scope (SendPermits).
+MAX_GRANT = 32
 
 
 @dataclass(frozen=True)
@@ -79,31 +78,74 @@ def _spread(seconds: float) -> float:
     return seconds + random.uniform(0, DEFER_SPREAD_SECONDS)  # noqa: S311 - not security
 
 
-def send_permit(
-    *, provider_key: str, region: str, quotas: list[Quota], customer_id: int
-) -> Permit | Deferral:
-    """A ``Permit`` when the send may go now (its rate-limit slots are taken), else a
-    ``Deferral``: the rate limit, or the provider and region's open circuit breaker (which then
-    costs no rate-limit slot)."""
-    admission = limit_store().admit(
-        quotas,
-        customer=str(customer_id),
-        now=time.time(),
-        breaker=(provider_key, region),
-        probe_lease=settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS + 5,
-    )
-    if admission.probe:
-        logger.info("limits.breaker_probe provider=%s region=%s", provider_key, region)
-    if admission.wait is None:
-        return Permit(breaker_clean=admission.clean)
-    if admission.cause == "rate":
-        return Deferral(
-            admission.wait, f"rate limit of {quotas[0].key} ({quotas[0].rate} per window)"
+@dataclass
+class _Grant:
+    """Slots taken for one scope, to be used before ``until`` (epoch seconds)."""
+
+    slots: int
+    until: float
+    used: int = 1
+
+
+class SendPermits:
+    """Permits for the sends of one worker batch.
+
+    Rather than one trip to the shared limiter per send (on SQLite, a write transaction under
+    the database's single lock), slots are taken several at a time for the same scope: the
+    number asked for doubles while a grant is used up within the horizon and falls back to what
+    was used when one runs out of time, so a slow provider is not handed slots it cannot use.
+    Before each use of a granted slot a read (no lock, no write) confirms that no cool-down has
+    begun and the breaker is still closed, so a 429 or an opening breaker elsewhere stops these
+    sends as promptly as it stops admitted ones."""
+
+    def __init__(self):
+        self._grants: dict[tuple, _Grant] = {}
+
+    def permit(
+        self, *, provider_key: str, region: str, quotas: list[Quota], customer_id: int, wanted=1
+    ) -> Permit | Deferral:
+        """A ``Permit`` when the send may go now (its rate-limit slots are taken), else a
+        ``Deferral``: the rate limit, or the provider and region's open circuit breaker (which
+        then costs no rate-limit slot). ``wanted``: sends of this batch still to make on the
+        same scope, this one included (an upper bound on the slots worth taking)."""
+        store = limit_store()
+        breaker = (provider_key, region)
+        scope = (provider_key, region, *(q.key for q in quotas))
+        now = time.time()
+        grant = self._grants.pop(scope, None)
+        if grant is not None and grant.slots and now < grant.until:
+            check = store.recheck(quotas, breaker=breaker, now=now)
+            if check.wait is None:
+                grant.slots -= 1
+                grant.used += 1
+                self._grants[scope] = grant
+                return Permit(breaker_clean=check.clean)
+        horizon = settings.SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS / 2
+        ask = 1
+        if grant is not None and horizon > 0:
+            ask = min(grant.used * 2 if not grant.slots else grant.used, wanted, MAX_GRANT)
+        admission = store.admit(
+            quotas,
+            customer=str(customer_id),
+            now=now,
+            breaker=breaker,
+            probe_lease=settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS + 5,
+            count=ask,
+            horizon=horizon,
         )
-    return Deferral(
-        _spread(min(admission.wait, settings.SWITCHYARD_BREAKER_COOL_OFF_SECONDS)),
-        f"circuit breaker of {provider_key}/{region or '-'} is open",
-    )
+        if admission.probe:
+            logger.info("limits.breaker_probe provider=%s region=%s", provider_key, region)
+        if admission.wait is None:
+            self._grants[scope] = _Grant(slots=admission.granted - 1, until=now + horizon)
+            return Permit(breaker_clean=admission.clean)
+        if admission.cause == "rate":
+            return Deferral(
+                admission.wait, f"rate limit of {quotas[0].key} ({quotas[0].rate} per window)"
+            )
+        return Deferral(
+            _spread(min(admission.wait, settings.SWITCHYARD_BREAKER_COOL_OFF_SECONDS)),
+            f"circuit breaker of {provider_key}/{region or '-'} is open",
+        )
 
 
 def _breaker_failure(outcome) -> bool:

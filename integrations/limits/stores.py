@@ -54,15 +54,16 @@ class Quota:
 
 @dataclass(frozen=True)
 class Admission:
-    """The answer to one send: ``wait`` is None when it may go (its rate-limit slots are taken;
-    ``probe`` when it is the breaker's half-open trial), else the seconds to wait and ``cause``,
-    "rate" or "breaker". ``clean``: the breaker was closed with no failures counted, so a success
-    has nothing to reset."""
+    """The answer to one send: ``wait`` is None when it may go (``granted`` rate-limit slots are
+    taken, this send's and any more asked for; ``probe`` when it is the breaker's half-open
+    trial), else the seconds to wait and ``cause``, "rate" or "breaker". ``clean``: the breaker
+    was closed with no failures counted, so a success has nothing to reset."""
 
     wait: float | None
     cause: str = ""
     probe: bool = False
     clean: bool = False
+    granted: int = 0
 
 
 class LimitStore(Protocol):
@@ -74,12 +75,24 @@ class LimitStore(Protocol):
         now: float,
         breaker: tuple[str, str],
         probe_lease: float,
+        count: int = 1,
+        horizon: float = 0.0,
     ) -> Admission:
         """In one atomic step: a send may go when every quota has room and the ``breaker``
         (provider, region) lets it through; only then are its slots taken from every quota
         (all or none). A refused send is told when to try again: for the rate limit, its place
         among this customer's deferred work. The first caller after a breaker's cool-off
-        becomes its probe, holding the half-open state for ``probe_lease`` seconds."""
+        becomes its probe, holding the half-open state for ``probe_lease`` seconds.
+
+        ``count`` > 1 asks for that many slots at once, for sends made within ``horizon``
+        seconds (a closed breaker only; as many as every quota has room for). Such slots are
+        stamped at ``now + horizon``, the latest a send may use them, so each send is counted
+        no later than it happens and at most ``horizon`` earlier: the quota's margin covers it."""
+
+    def recheck(self, quotas: list[Quota], *, breaker: tuple[str, str], now: float) -> Admission:
+        """Without writing or locking anything: may slots granted earlier still be used? Yes
+        (``wait`` None, with ``clean`` as in ``admit``) unless a cool-down has begun on one of
+        the scopes or the breaker is no longer closed; then the caller asks ``admit`` again."""
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
         """Admit nothing on these scopes before ``until`` (the provider answered 429)."""
@@ -157,11 +170,16 @@ class DatabaseStore:
             windows = self._locked_windows(keys)
         return windows
 
-    def admit(self, quotas, *, customer, now, breaker, probe_lease) -> Admission:
+    def _breaker_row(self, breaker: tuple[str, str]) -> CircuitBreaker | None:
+        provider, region = breaker
+        return CircuitBreaker.objects.filter(provider_key=provider, region=region).first()
+
+    def admit(
+        self, quotas, *, customer, now, breaker, probe_lease, count=1, horizon=0.0
+    ) -> Admission:
         # The breaker is read before the windows are locked: an open one answers without a
         # write transaction, and the lock (on SQLite, the database's) is held for less.
-        provider, region = breaker
-        breaker_row = CircuitBreaker.objects.filter(provider_key=provider, region=region).first()
+        breaker_row = self._breaker_row(breaker)
         held = _breaker_wait(breaker_row, now)
         if held is not None:
             return Admission(held, cause="breaker")
@@ -171,16 +189,30 @@ class DatabaseStore:
             if wait is not None:
                 admission = Admission(wait, cause="rate")
             elif breaker_row is None or breaker_row.state == State.CLOSED:
+                room = [q.rate - len(w.hits) for w, q in zip(windows, quotas, strict=True)]
                 admission = Admission(
-                    None, clean=breaker_row is None or not breaker_row.failing_deliveries
+                    None,
+                    clean=breaker_row is None or not breaker_row.failing_deliveries,
+                    granted=min([count, *room]),
                 )
             else:
                 admission = self._probe(breaker_row, now=now, probe_lease=probe_lease)
             if admission.wait is None:
+                stamp = now if admission.granted == 1 else now + horizon
                 for window in windows:
-                    window.hits.append(now)
+                    window.hits += [stamp] * admission.granted
             update_fields_many(windows, ["hits", "next_slots"])
         return admission
+
+    def recheck(self, quotas, *, breaker, now) -> Admission:
+        breaker_row = self._breaker_row(breaker)
+        if breaker_row is not None and breaker_row.state != State.CLOSED:
+            return Admission(max(_breaker_wait(breaker_row, now) or 0.0, 0.0), cause="breaker")
+        cooldowns = RateLimitWindow.objects.filter(key__in=[q.key for q in quotas])
+        until = max(cooldowns.values_list("cooldown_until", flat=True), default=0.0)
+        if until > now:
+            return Admission(until - now, cause="rate")
+        return Admission(None, clean=breaker_row is None or not breaker_row.failing_deliveries)
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
         with transaction.atomic():
@@ -198,7 +230,7 @@ class DatabaseStore:
         else:
             won = mine.filter(probe_until=breaker.probe_until)
         if won.update(state=State.HALF_OPEN, probe_until=_dt(now + probe_lease)):
-            return Admission(None, probe=True)
+            return Admission(None, probe=True, granted=1)
         return Admission(probe_lease, cause="breaker")
 
     def breaker_record(
@@ -257,18 +289,21 @@ class DatabaseStore:
 
 # KEYS: the breaker hash and its set of failing deliveries, then per quota its log (sorted set
 # of send times) and its meta hash (cooldown, customer slots). ARGV: now, customer field,
-# member, probe lease, then rate, window and step per quota.
-# Returns {verdict, wait}: verdict 'rate' or 'breaker' (wait), else 'clean', 'go' or 'probe'.
+# member prefix, probe lease, count, horizon, then rate, window and step per quota.
+# Returns {verdict, wait, granted}: verdict 'rate' or 'breaker' (wait), else 'clean', 'go' or
+# 'probe'.
 ADMIT_SCRIPT = """
 local now = tonumber(ARGV[1])
 local customer = ARGV[2]
 local member = ARGV[3]
 local lease = tonumber(ARGV[4])
+local granted = tonumber(ARGV[5])
+local horizon = tonumber(ARGV[6])
 local n = (#KEYS - 2) / 2
 local free = now
 for i = 1, n do
   local log, meta = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  local rate, window = tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
+  local rate, window = tonumber(ARGV[4 + 3 * i]), tonumber(ARGV[5 + 3 * i])
   redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
   local cool = tonumber(redis.call('HGET', meta, 'cooldown') or '0')
   if cool > free then free = cool end
@@ -277,6 +312,8 @@ for i = 1, n do
     local entry = redis.call('ZRANGE', log, count - rate, count - rate, 'WITHSCORES')
     local t = tonumber(entry[2]) + window
     if t > free then free = t end
+  elseif rate - count < granted then
+    granted = rate - count
   end
 end
 if free > now then
@@ -287,12 +324,12 @@ if free > now then
   end
   for i = 1, n do
     local meta = KEYS[2 + 2 * i]
-    local window, step = tonumber(ARGV[3 + 3 * i]), tonumber(ARGV[4 + 3 * i])
+    local window, step = tonumber(ARGV[5 + 3 * i]), tonumber(ARGV[6 + 3 * i])
     redis.call('HSET', meta, customer, tostring(slot + step))
     local ttl = math.ceil((slot + step - now + window) * 1000)
     if redis.call('PTTL', meta) < ttl then redis.call('PEXPIRE', meta, ttl) end
   end
-  return {'rate', tostring(slot - now)}
+  return {'rate', tostring(slot - now), 0}
 end
 local verdict = 'clean'
 local st = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
@@ -301,16 +338,21 @@ if state == 'closed' then
   if redis.call('EXISTS', KEYS[2]) == 1 then verdict = 'go' end
 else
   local until_at = tonumber(state == 'open' and st[2] or st[3])
-  if now < until_at then return {'breaker', tostring(until_at - now)} end
+  if now < until_at then return {'breaker', tostring(until_at - now), 0} end
   redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', tostring(now + lease))
   verdict = 'probe'
+  granted = 1
 end
+local stamp = now
+if granted > 1 then stamp = now + horizon end
 for i = 1, n do
-  local window = tonumber(ARGV[3 + 3 * i])
-  redis.call('ZADD', KEYS[1 + 2 * i], now, member)
-  redis.call('PEXPIRE', KEYS[1 + 2 * i], math.ceil(window * 1000) + 1000)
+  local window = tonumber(ARGV[5 + 3 * i])
+  for g = 1, granted do
+    redis.call('ZADD', KEYS[1 + 2 * i], stamp, member .. ':' .. g)
+  end
+  redis.call('PEXPIRE', KEYS[1 + 2 * i], math.ceil((window + stamp - now) * 1000) + 1000)
 end
-return {verdict, '0'}
+return {verdict, '0', granted}
 """
 
 COOL_DOWN_SCRIPT = """
@@ -367,23 +409,43 @@ class RedisStore:
     def _breaker_key(self, provider: str, region: str) -> str:
         return f"{self.prefix}breaker:{provider}:{region}"
 
-    def admit(self, quotas, *, customer, now, breaker, probe_lease) -> Admission:
+    def _meta_key(self, scope: str) -> str:
+        return f"{self.prefix}meta:{scope}"
+
+    def admit(
+        self, quotas, *, customer, now, breaker, probe_lease, count=1, horizon=0.0
+    ) -> Admission:
         breaker_key = self._breaker_key(*breaker)
         keys = [breaker_key, f"{breaker_key}:failing"]
-        args = [repr(now), customer, f"{now!r}:{uuid.uuid4().hex[:12]}", repr(probe_lease)]
+        member = f"{now!r}:{uuid.uuid4().hex[:12]}"
+        args = [repr(now), customer, member, repr(probe_lease), count, repr(horizon)]
         for quota in quotas:
-            keys += [f"{self.prefix}log:{quota.key}", f"{self.prefix}meta:{quota.key}"]
+            keys += [f"{self.prefix}log:{quota.key}", self._meta_key(quota.key)]
             args += [quota.rate, repr(quota.window), repr(quota.step)]
-        verdict, wait = self._admit(keys=keys, args=args)
+        verdict, wait, granted = self._admit(keys=keys, args=args)
         verdict = verdict.decode()
         if verdict in ("rate", "breaker"):
             return Admission(float(wait), cause=verdict)
         if verdict == "probe":
             self._mirror(*breaker)
-        return Admission(None, probe=verdict == "probe", clean=verdict == "clean")
+        return Admission(None, probe=verdict == "probe", clean=verdict == "clean", granted=granted)
+
+    def recheck(self, quotas, *, breaker, now) -> Admission:
+        breaker_key = self._breaker_key(*breaker)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(breaker_key, "state").exists(f"{breaker_key}:failing")
+        for quota in quotas:
+            pipe.hget(self._meta_key(quota.key), "cooldown")
+        state, failing, *cooldowns = pipe.execute()
+        if state not in (None, b"closed"):
+            return Admission(0.0, cause="breaker")
+        until = max((float(c) for c in cooldowns if c is not None), default=0.0)
+        if until > now:
+            return Admission(until - now, cause="rate")
+        return Admission(None, clean=not failing)
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
-        meta = [f"{self.prefix}meta:{key}" for key in keys]
+        meta = [self._meta_key(key) for key in keys]
         self._cool_down(keys=meta, args=[repr(until), repr(datetime.now(UTC).timestamp())])
 
     def breaker_record(

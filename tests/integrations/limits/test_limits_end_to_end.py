@@ -88,7 +88,8 @@ def shared_credential(region):
 
 def burst(customer, n) -> list[int]:
     """``n`` due deliveries written straight to the outbox, as a burst of API calls leaves them
-    for the relay once the customer's in-flight cap is reached."""
+    for the relay once the customer's in-flight cap is reached. Their cards are named after the
+    customer (see ``sent_by``)."""
     now = timezone.now()
     rows = Delivery.objects.bulk_create(
         Delivery(
@@ -97,13 +98,19 @@ def burst(customer, n) -> list[int]:
             provider_key="trello",
             operation="move_card",
             integration=customer.integrations.get(),
-            input={"card_id": f"card{i:05d}", "list_id": LIST},
+            input={"card_id": f"{customer.slug}{i:05d}", "list_id": LIST},
             attempt_limit=10,
             next_attempt_at=now,
         )
         for i in range(n)
     )
     return [row.pk for row in rows]
+
+
+def sent_by(fake_provider, customer) -> list[dict]:
+    """The fake provider's journal of ``customer``'s cards only: a send of an earlier test's
+    backlog still in flight when that test ended must not count in the next one."""
+    return fake_provider.journal(f"{CARDS}{customer.slug}0")
 
 
 def wait_all_finished(stack, ids, timeout) -> None:
@@ -124,7 +131,7 @@ def test_rate_limit_holds_across_two_workers(stack, trello_customer, fake_provid
     ids = burst(customer, 200)
     wait_all_finished(stack, ids, timeout=60)
     assert_all_succeeded(ids)
-    sent = fake_provider.journal(CARDS)
+    sent = sent_by(fake_provider, customer)
     assert len(sent) == 200
     assert {entry["status"] for entry in sent} == {200}  # the provider never had to say 429
     arrivals = sorted(entry["at"] for entry in sent)
@@ -140,7 +147,7 @@ def test_a_429_cools_the_credential_down(stack, trello_customer, fake_provider):
     ids = burst(customer, 20)
     wait_all_finished(stack, ids, timeout=30)
     assert_all_succeeded(ids)
-    sent = sorted(fake_provider.journal(CARDS), key=lambda entry: entry["at"])
+    sent = sorted(sent_by(fake_provider, customer), key=lambda entry: entry["at"])
     [limited] = [entry for entry in sent if entry["status"] == 429]
     # A send already on the wire when the 429 came back may land just after it; then nothing
     # with that credential until the provider's 5 s are over.
@@ -165,7 +172,7 @@ def test_breaker_opens_holds_off_and_closes_after_a_probe(stack, trello_customer
     assert_all_succeeded(ids)
     assert CircuitBreaker.objects.get().state == "closed"
     # Nothing reached the provider before the cool-off was over; the first send is the probe.
-    first = min(entry["at"] for entry in fake_provider.journal(CARDS))
+    first = min(entry["at"] for entry in sent_by(fake_provider, customer))
     assert first >= breaker.open_until.timestamp() - 0.05
     # While open, deliveries were deferred without attempts (beyond any already in flight).
     held = DeliveryAttempt.objects.filter(
@@ -217,7 +224,7 @@ def test_connections_are_reused(stack, trello_customer, fake_provider):
     customer = trello_customer("acme")
     ids = burst(customer, 60)
     wait_all_finished(stack, ids, timeout=30)
-    sent = fake_provider.journal(CARDS)
+    sent = sent_by(fake_provider, customer)
     assert len(sent) == 60
     # One pooled connection per worker process, not one per request.
     assert len({entry["connection"] for entry in sent}) <= 4

@@ -183,3 +183,72 @@ def test_a_send_held_by_the_breaker_takes_no_rate_limit_slot_and_no_probe_is_los
     # ...the first one it admits does.
     admitted = store.admit([quota], customer="1", now=T0 + 43, breaker=BREAKER, probe_lease=10.0)
     assert (admitted.wait, admitted.probe) == (None, True)
+
+
+# -- slots taken several at a time ---------------------------------------------------------------
+
+
+def take(store, quota, count, *, now, horizon=0.1, customer="1"):
+    return store.admit(
+        [quota],
+        customer=customer,
+        now=now,
+        breaker=BREAKER,
+        probe_lease=10.0,
+        count=count,
+        horizon=horizon,
+    )
+
+
+def test_slots_taken_together_count_until_the_end_of_their_horizon(store):
+    quota = Quota("k", rate=5, window=1.0)
+    assert take(store, quota, 3, now=T0).granted == 3
+    assert take(store, quota, 9, now=T0).granted == 2  # only what the window has room for
+    assert take(store, quota, 1, now=T0 + 0.5).wait == pytest.approx(0.6)
+    # Stamped at T0 + 0.1, the latest they may be used, they still fill the window at T0 + 1.05.
+    # (Another customer: the refusal above booked customer 1's next deferred slot.)
+    assert take(store, quota, 1, now=T0 + 1.05, customer="2").wait == pytest.approx(0.05)
+    assert take(store, quota, 1, now=T0 + 1.1, customer="3").granted == 1
+
+
+def test_a_single_slot_counts_from_now(store):
+    quota = Quota("k", rate=1, window=1.0)
+    assert take(store, quota, 1, now=T0).granted == 1
+    assert take(store, quota, 1, now=T0 + 1.0).granted == 1
+
+
+def test_the_probe_gets_one_slot_however_many_are_asked_for(store):
+    quota = Quota("k", rate=100, window=1.0)
+    for delivery_id in (1, 2, 3):
+        fail(store, delivery_id, T0)
+    probe = take(store, quota, 10, now=T0 + 30)
+    assert (probe.probe, probe.granted) == (True, 1)
+
+
+def recheck(store, quota, now):
+    return store.recheck([quota], breaker=BREAKER, now=now)
+
+
+def test_recheck_stops_granted_slots_after_a_cool_down_or_a_breaker_failure(store):
+    quota = Quota("k", rate=100, window=1.0)
+    assert (recheck(store, quota, T0).wait, recheck(store, quota, T0).clean) == (None, True)
+    fail(store, 1, T0)
+    assert (recheck(store, quota, T0).wait, recheck(store, quota, T0).clean) == (None, False)
+    store.cool_down(["k"], until=T0 + 5)
+    assert (recheck(store, quota, T0 + 1).wait, recheck(store, quota, T0 + 1).cause) == (
+        pytest.approx(4.0),
+        "rate",
+    )
+    assert recheck(store, quota, T0 + 5).wait is None
+    fail(store, 2, T0 + 5)
+    fail(store, 3, T0 + 5)
+    assert recheck(store, quota, T0 + 6).cause == "breaker"
+
+
+def test_recheck_writes_nothing(store):
+    recheck(store, Quota("unseen", rate=1, window=1.0), T0)
+    assert take(store, Quota("unseen", rate=1, window=1.0), 1, now=T0).granted == 1
+    if isinstance(store, DatabaseStore):
+        assert not CircuitBreaker.objects.exists()
+    else:
+        assert not list(store.redis.scan_iter("switchyard:limits:breaker:*"))
