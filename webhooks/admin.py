@@ -4,6 +4,7 @@ secret is shown once, on the page that created or rotated it, and never again.""
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,8 +27,19 @@ __all__ = (
 )
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        services.endpoint_tolerance_check(
+            provider=cleaned.get("provider", ""),
+            tolerance_seconds=cleaned.get("tolerance_seconds"),
+        )
+        return cleaned
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
     list_display = ["public_id", "customer", "provider", "active", "rejected_signatures"]
     list_filter = ["provider", "active"]
     fields = [
@@ -35,6 +47,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "provider",
         "credential",
         "active",
+        "tolerance_seconds",
         "receive_url",
         "rejected_signatures",
         "last_rejected_at",
@@ -57,6 +70,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
                 provider=obj.provider,
                 credential=obj.credential,
                 active=obj.active,
+                tolerance_seconds=obj.tolerance_seconds,
             )
         except ValidationError as exc:
             raise PermissionDenied(exc.messages) from exc

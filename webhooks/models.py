@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -14,6 +15,11 @@ __all__ = (
     "SubscriptionSecret",
     "WebhookEndpoint",
 )
+
+
+# A wider window lets a captured request be replayed for longer; an hour is plenty for a clock
+# that is off.
+MAX_TOLERANCE_SECONDS = 3600
 
 
 class WebhookEndpoint(models.Model):
@@ -33,6 +39,14 @@ class WebhookEndpoint(models.Model):
         help_text="The webhook_signing credential; every unexpired version is tried.",
     )
     active = models.BooleanField(default=True, help_text="Inactive endpoints answer 404.")
+    tolerance_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_TOLERANCE_SECONDS)],
+        help_text="How far a signed timestamp may be from now, in seconds; empty for the "
+        "provider's default (300 for Stripe and Standard Webhooks). Only for schemes that sign "
+        "a timestamp (not Shopify or Trello).",
+    )
     rejected_signatures = models.PositiveIntegerField(
         default=0, editable=False, help_text="Requests refused with 401 (bad or stale signature)."
     )

@@ -99,8 +99,29 @@ class PayloadRejected(Exception):
 # --- endpoints ------------------------------------------------------------------------------
 
 
+def endpoint_tolerance_check(*, provider: str, tolerance_seconds: int | None) -> None:
+    """A timestamp tolerance only means something where the provider signs a timestamp (an
+    unknown provider is left for ``endpoint_create`` to refuse)."""
+    try:
+        signs_timestamp = get_provider(provider).webhook_tolerance_seconds is not None
+    except ProviderNotRegistered:
+        return
+    if tolerance_seconds is not None and not signs_timestamp:
+        raise ValidationError(
+            {
+                "tolerance_seconds": f"Provider '{provider}' signs no timestamp; leave the "
+                "tolerance empty."
+            }
+        )
+
+
 def endpoint_create(
-    *, customer: Customer, provider: str, credential: Credential, active: bool = True
+    *,
+    customer: Customer,
+    provider: str,
+    credential: Credential,
+    active: bool = True,
+    tolerance_seconds: int | None = None,
 ) -> WebhookEndpoint:
     try:
         verifies = get_provider(provider).verifies_webhooks
@@ -108,6 +129,7 @@ def endpoint_create(
         raise ValidationError({"provider": str(exc)}) from None
     if not verifies:
         raise ValidationError({"provider": f"Provider '{provider}' does not send webhooks."})
+    endpoint_tolerance_check(provider=provider, tolerance_seconds=tolerance_seconds)
     if (
         credential.provider != provider
         or credential.purpose != CredentialPurpose.WEBHOOK_SIGNING
@@ -120,7 +142,11 @@ def endpoint_create(
             }
         )
     return WebhookEndpoint.objects.create(
-        customer=customer, provider=provider, credential=credential, active=active
+        customer=customer,
+        provider=provider,
+        credential=credential,
+        active=active,
+        tolerance_seconds=tolerance_seconds,
     )
 
 
@@ -173,7 +199,13 @@ def inbound_webhook_receive(
         if receiving is None:
             raise EndpointNotFound
         try:
-            version = adapter.verify(body, headers, list(receiving.secrets), url)
+            version = adapter.verify(
+                body,
+                headers,
+                list(receiving.secrets),
+                url,
+                tolerance=receiving.endpoint.tolerance_seconds,
+            )
             break
         except SignatureInvalid as exc:
             # A refusal against the cached copy is checked again against the database: the

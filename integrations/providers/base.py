@@ -293,6 +293,9 @@ class BaseProvider:
     # Headers that carry secrets for this provider, masked in every stored record.
     secret_headers: ClassVar[tuple[str, ...]] = ()
     verifies_webhooks: ClassVar[bool] = False
+    # How far a signed webhook timestamp may be from now, for schemes that sign one (None: the
+    # scheme signs no timestamp); an endpoint's ``tolerance_seconds`` overrides it.
+    webhook_tolerance_seconds: ClassVar[int | None] = None
 
     # -- configuration --------------------------------------------------------------------
 
@@ -404,8 +407,10 @@ class BaseProvider:
         url: str,
         *,
         now: float | None = None,
+        tolerance: float | None = None,
     ) -> int:
-        """The version of the first secret that signed ``body``; raises ``SignatureInvalid``."""
+        """The version of the first secret that signed ``body``; raises ``SignatureInvalid``.
+        ``tolerance``: seconds the signed timestamp may be off (None: the provider's default)."""
         raise NotImplementedError(f"{self.key} does not receive webhooks")
 
     def event_id(self, body: bytes, headers: Mapping[str, str]) -> str:

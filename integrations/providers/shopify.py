@@ -155,7 +155,7 @@ class ShopifyProvider(BaseProvider):
             return dataclasses.replace(interpretation, error=error)
         return interpretation
 
-    def verify(self, body, headers, secrets, url, *, now=None) -> int:
+    def verify(self, body, headers, secrets, url, *, now=None, tolerance=None) -> int:
         signature = headers_lower(headers).get(HEADER_SHOPIFY_HMAC.lower())
         if not signature:
             raise SignatureInvalid(f"Missing {HEADER_SHOPIFY_HMAC} header.")

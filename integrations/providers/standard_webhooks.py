@@ -43,9 +43,8 @@ from integrations.providers.base import (
 )
 from integrations.registry import register
 
-__all__ = ("TOLERANCE_SECONDS", "StandardWebhooksProvider", "sign_headers")
+__all__ = ("StandardWebhooksProvider", "sign_headers")
 
-TOLERANCE_SECONDS = 5 * 60
 SCHEME = "v1"
 HEADER_CONTENT_TYPE = "Content-Type"
 
@@ -119,6 +118,7 @@ class StandardWebhooksProvider(BaseProvider):
         ],
     }
     verifies_webhooks = True
+    webhook_tolerance_seconds = 5 * 60
     operations = {
         "send": Operation(
             "send",
@@ -144,7 +144,7 @@ class StandardWebhooksProvider(BaseProvider):
             )
         return super().interpret(operation, response, input, config)
 
-    def verify(self, body, headers, secrets, url, *, now=None) -> int:
+    def verify(self, body, headers, secrets, url, *, now=None, tolerance=None) -> int:
         lowered = headers_lower(headers)
         msg_id = lowered.get(HEADER_WEBHOOK_ID)
         raw_timestamp = lowered.get(HEADER_WEBHOOK_TIMESTAMP)
@@ -155,8 +155,11 @@ class StandardWebhooksProvider(BaseProvider):
             raise SignatureInvalid("webhook-timestamp is not an integer.")
         timestamp = int(raw_timestamp)
         now = time.time() if now is None else now
-        if abs(now - timestamp) > TOLERANCE_SECONDS:
-            raise SignatureInvalid("webhook-timestamp is outside the 5 minute tolerance.")
+        tolerance = self.webhook_tolerance_seconds if tolerance is None else tolerance
+        if abs(now - timestamp) > tolerance:
+            raise SignatureInvalid(
+                f"webhook-timestamp is outside the tolerance of {tolerance:g} s."
+            )
         try:
             payload = body.decode()
         except UnicodeDecodeError:

@@ -20,9 +20,8 @@ from integrations.providers.base import (
 )
 from integrations.registry import register
 
-__all__ = ("TOLERANCE_SECONDS", "StripeProvider", "signature_header")
+__all__ = ("StripeProvider", "signature_header")
 
-TOLERANCE_SECONDS = 300
 SCHEME = "v1"
 EVENT_PREFIX = "stripe."
 
@@ -66,15 +65,19 @@ class StripeProvider(BaseProvider):
         ],
     }
     verifies_webhooks = True
+    webhook_tolerance_seconds = 300
 
-    def verify(self, body, headers, secrets, url, *, now=None) -> int:
+    def verify(self, body, headers, secrets, url, *, now=None, tolerance=None) -> int:
         header = headers_lower(headers).get(HEADER_STRIPE_SIGNATURE.lower())
         if not header:
             raise SignatureInvalid(f"Missing {HEADER_STRIPE_SIGNATURE} header.")
         timestamp, signatures = _parse_header(header)
         now = time.time() if now is None else now
-        if timestamp < now - TOLERANCE_SECONDS:
-            raise SignatureInvalid(f"Timestamp outside the tolerance zone ({timestamp}).")
+        tolerance = self.webhook_tolerance_seconds if tolerance is None else tolerance
+        if timestamp < now - tolerance:
+            raise SignatureInvalid(
+                f"Timestamp {timestamp} is outside the tolerance of {tolerance:g} s."
+            )
 
         def matches(secret: str) -> bool:
             expected = _signature(secret, timestamp, body).encode()

@@ -192,7 +192,7 @@ class TrelloProvider(BaseProvider):
         else:
             request.params.update({"key": key, "token": token})
 
-    def verify(self, body, headers, secrets, url, *, now=None) -> int:
+    def verify(self, body, headers, secrets, url, *, now=None, tolerance=None) -> int:
         signature = headers_lower(headers).get(HEADER_TRELLO_WEBHOOK.lower())
         if not signature:
             raise SignatureInvalid(f"Missing {HEADER_TRELLO_WEBHOOK} header.")

@@ -61,7 +61,7 @@ def as_meta(headers: dict) -> dict:
 
 @pytest.fixture
 def make_endpoint(acme):
-    def make(provider: str, *, customer=None, secret=None):
+    def make(provider: str, *, customer=None, secret=None, tolerance_seconds=None):
         customer = customer or acme
         credential = credential_create(
             provider=provider,
@@ -69,7 +69,12 @@ def make_endpoint(acme):
             customer=customer,
             fields={"secret": secret or SECRETS[provider]},
         )
-        return endpoint_create(customer=customer, provider=provider, credential=credential)
+        return endpoint_create(
+            customer=customer,
+            provider=provider,
+            credential=credential,
+            tolerance_seconds=tolerance_seconds,
+        )
 
     return make
 

@@ -70,3 +70,30 @@ def test_endpoint_admin_shows_receive_url(admin_client, make_endpoint):
     endpoint = make_endpoint("trello")
     page = admin_client.get(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/")
     assert str(endpoint.public_id).encode() in page.content
+
+
+def test_endpoint_admin_sets_a_tolerance_only_where_the_scheme_signs_a_timestamp(
+    admin_client, make_endpoint
+):
+    def change(endpoint, tolerance):
+        return admin_client.post(
+            f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/",
+            {
+                "customer": endpoint.customer_id,
+                "provider": endpoint.provider,
+                "credential": endpoint.credential_id,
+                "active": "on",
+                "tolerance_seconds": tolerance,
+            },
+        )
+
+    trello = make_endpoint("trello")
+    refused = change(trello, 60)
+    assert refused.status_code == 200  # the form again, with the error
+    assert b"signs no timestamp" in refused.content
+    trello.refresh_from_db()
+    assert trello.tolerance_seconds is None
+    stripe = make_endpoint("stripe")
+    assert change(stripe, 60).status_code == 302
+    stripe.refresh_from_db()
+    assert stripe.tolerance_seconds == 60

@@ -31,6 +31,36 @@ def test_create_endpoint_returns_full_receive_url(api, credential, settings):
     assert SECRETS["shopify"] not in str(listed)
 
 
+def test_endpoint_tolerance_is_set_through_the_api(api, acme):
+    from credentials.services import credential_create
+
+    stripe = credential_create(
+        provider="stripe", purpose="webhook_signing", customer=acme, fields={"secret": "whsec_x"}
+    )
+    body = {"customer": "acme", "provider": "stripe", "credential": stripe.pk}
+    response = api.post(
+        "/api/v1/webhook-endpoints/", {**body, "tolerance_seconds": 120}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["tolerance_seconds"] == 120
+    default = api.post("/api/v1/webhook-endpoints/", body, format="json").json()
+    assert default["tolerance_seconds"] is None  # the provider's 300 s
+    too_wide = api.post(
+        "/api/v1/webhook-endpoints/", {**body, "tolerance_seconds": 86400}, format="json"
+    )
+    assert too_wide.status_code == 400
+    assert "tolerance_seconds" in too_wide.json()["errors"]
+
+
+def test_tolerance_is_refused_where_the_scheme_signs_no_timestamp(api, credential):
+    body = {"customer": "acme", "provider": "shopify", "credential": credential.pk}
+    response = api.post(
+        "/api/v1/webhook-endpoints/", {**body, "tolerance_seconds": 60}, format="json"
+    )
+    assert response.status_code == 400
+    assert "signs no timestamp" in str(response.json()["errors"]["tolerance_seconds"])
+
+
 def test_endpoint_needs_a_matching_signing_credential(api, credential):
     body = {"customer": "acme", "provider": "stripe", "credential": credential.pk}
     response = api.post("/api/v1/webhook-endpoints/", body, format="json")

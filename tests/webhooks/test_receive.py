@@ -81,6 +81,19 @@ def test_timestamps_outside_tolerance_get_401(provider, offset, make_endpoint, p
 
 
 @pytest.mark.parametrize("provider", ["stripe", "standard_webhooks"])
+def test_an_endpoints_own_tolerance_replaces_the_providers(
+    provider, make_endpoint, post_webhook, globex
+):
+    narrow = make_endpoint(provider, tolerance_seconds=60)
+    response = post_webhook(narrow, timestamp=int(time.time()) - 120)  # fine by the default
+    assert response.status_code == 401
+    assert "tolerance of 60 s" in response.json()["detail"]
+    wide = make_endpoint(provider, customer=globex, tolerance_seconds=900)
+    assert post_webhook(wide, timestamp=int(time.time()) - 600).status_code == 202
+    assert post_webhook(wide, timestamp=int(time.time()) - 960).status_code == 401
+
+
+@pytest.mark.parametrize("provider", ["stripe", "standard_webhooks"])
 def test_replayed_old_signature_gets_401(provider, make_endpoint, post_webhook):
     """A captured request sent again ten minutes later: valid signature, stale timestamp."""
     endpoint = make_endpoint(provider)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from webhooks.models import InboundEvent, Subscription, WebhookEndpoint
+from webhooks.models import MAX_TOLERANCE_SECONDS, InboundEvent, Subscription, WebhookEndpoint
 from webhooks.selectors import endpoint_receive_url
 from webhooks.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
 
@@ -21,6 +21,16 @@ class EndpointCreateSerializer(serializers.Serializer):
     provider = serializers.CharField(max_length=32)
     credential = serializers.IntegerField(min_value=1, help_text="A webhook_signing credential.")
     active = serializers.BooleanField(default=True)
+    tolerance_seconds = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_TOLERANCE_SECONDS,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="How far a signed timestamp may be from now, in seconds (null: the "
+        "provider's default, 300 for Stripe and Standard Webhooks). Only for providers that "
+        "sign a timestamp.",
+    )
 
 
 class EndpointSerializer(serializers.ModelSerializer):
@@ -38,6 +48,7 @@ class EndpointSerializer(serializers.ModelSerializer):
             "provider",
             "credential",
             "active",
+            "tolerance_seconds",
             "rejected_signatures",
             "last_rejected_at",
             "created_at",

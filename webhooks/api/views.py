@@ -54,6 +54,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
             provider=data.validated_data["provider"],
             credential=credential,
             active=data.validated_data["active"],
+            tolerance_seconds=data.validated_data["tolerance_seconds"],
         )
         return Response(self.get_serializer(endpoint).data, status=status.HTTP_201_CREATED)
 
