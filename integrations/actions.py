@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError
 from customers.models import Customer
 from integrations import selectors
 from integrations.capabilities import CAPABILITIES, stages_of
+from integrations.deliveries.http import MAX_RESPONSE_BYTES, session_for
 from integrations.masking import Masker, excerpt
 from integrations.models import Integration
 from integrations.providers.base import (
@@ -36,7 +37,6 @@ from integrations.registry import ProviderNotRegistered, get_provider, provider_
 
 __all__ = (
     "DEFAULT_TIMEOUT",
-    "MAX_RESPONSE_BYTES",
     "RECORD_BODY_BYTES",
     "CallOutcome",
     "PreparedCall",
@@ -50,7 +50,6 @@ logger = logging.getLogger(__name__)
 # (connect, read) seconds.
 DEFAULT_TIMEOUT = (3.05, 27.0)
 # Larger answers are refused rather than buffered: no provider call we make needs more.
-MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 # Body excerpts kept in request/response records (the delivery log shows them).
 RECORD_BODY_BYTES = 20 * 1024
 
@@ -343,6 +342,8 @@ def _send(
             Interpretation(Outcome.TERMINAL, error=str(exc), error_class="not_configured")
         )
     provider.authenticate(ctx, built)
+    if built.public_only:
+        session = session_for(provider.key, public_only=True)
     prepared = session.prepare_request(
         requests.Request(
             built.method,

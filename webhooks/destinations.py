@@ -3,11 +3,14 @@ addresses are refused unless a subscription explicitly allows them.
 
 The host is resolved and every address it resolves to is checked, so a public-looking name that
 points inside the network is refused too. Checked when a subscription is saved and again before
-each send (DNS answers change)."""
+each send (DNS answers change), and the connection itself refuses a non-public peer
+(``integrations.deliveries.http``), so an answer that changes between check and connect
+(DNS rebinding) gets nowhere either."""
 
-import ipaddress
 import socket
 from urllib.parse import urlsplit
+
+from integrations.deliveries.http import is_public_address
 
 __all__ = ("DestinationRefused", "destination_check")
 
@@ -24,13 +27,6 @@ def _addresses(host: str) -> set[str]:
     return {info[4][0] for info in infos}
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def destination_check(url: str, *, allow_private: bool) -> None:
     """Raise ``DestinationRefused`` unless ``url`` is an http(s) URL whose host resolves only to
     public addresses (any resolvable host when ``allow_private``)."""
@@ -40,7 +36,7 @@ def destination_check(url: str, *, allow_private: bool) -> None:
     addresses = _addresses(parts.hostname)
     if allow_private:
         return
-    private = sorted(a for a in addresses if not _is_public(a))
+    private = sorted(a for a in addresses if not is_public_address(a))
     if private:
         raise DestinationRefused(
             f"Host '{parts.hostname}' resolves to {private[0]}, a loopback, private or otherwise "

@@ -99,7 +99,8 @@ class ProviderRequest:
 
     ``url`` replaces base URL + path when the destination is data rather than configuration (an
     outbound subscription's URL); ``content`` is sent as is instead of ``json`` when an
-    operation signs the exact bytes (Standard Webhooks)."""
+    operation signs the exact bytes (Standard Webhooks); ``public_only`` sends it through a
+    session that refuses to connect to a non-public address (SSRF, DNS rebinding)."""
 
     method: str
     path: str
@@ -108,6 +109,7 @@ class ProviderRequest:
     headers: dict = field(default_factory=dict)
     url: str | None = None
     content: bytes | None = None
+    public_only: bool = False
 
 
 @dataclass(frozen=True)

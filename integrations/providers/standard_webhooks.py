@@ -100,7 +100,14 @@ def _send_request(ctx: CallContext, data: dict) -> ProviderRequest:
     body = json.dumps(message.envelope, separators=(",", ":")).encode()
     headers = sign_headers(msg_id=ctx.idempotency_key, body=body, secrets=message.secrets)
     headers[HEADER_CONTENT_TYPE] = "application/json"
-    return ProviderRequest("POST", "", url=message.url, content=body, headers=headers)
+    return ProviderRequest(
+        "POST",
+        "",
+        url=message.url,
+        content=body,
+        headers=headers,
+        public_only=not message.allow_private,
+    )
 
 
 def _send_result(response: ProviderResponse, data: dict) -> dict:

@@ -6,12 +6,12 @@ import responses
 from rest_framework.exceptions import ValidationError
 
 from integrations.actions import (
-    MAX_RESPONSE_BYTES,
     PreparedCall,
     action_prepare,
     connection_check,
     operation_execute,
 )
+from integrations.deliveries.http import MAX_RESPONSE_BYTES
 from integrations.services import integration_create
 
 REVIEW, DONE = "5abbe4b7ddc1b351ef961401", "5abbe4b7ddc1b351ef961402"

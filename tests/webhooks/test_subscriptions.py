@@ -8,6 +8,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from integrations.models import Delivery
+from webhooks import destinations
 from webhooks.destinations import DestinationRefused, destination_check
 from webhooks.models import InboundEvent, Subscription
 from webhooks.services import subscription_create, subscription_rotate_secret
@@ -172,3 +173,24 @@ def test_secret_is_encrypted_at_rest():
     assert secret.encode() not in bytes(row.ciphertext)
     assert secret[-4:] not in row.hint
     assert secret not in str(list(Subscription.objects.values()))
+
+
+def test_a_name_rebound_to_a_private_address_is_refused_on_connect(
+    subscriber, make_endpoint, post_webhook, monkeypatch
+):
+    """DNS rebinding: the guard's lookup saw a public address, the connection reached
+    127.0.0.1. The connected peer is checked before anything is sent."""
+    subscription, _ = subscription_create(url=subscriber.url, event_types=["*"], allow_private=True)
+    Subscription.objects.filter(pk=subscription.pk).update(allow_private=False)
+    monkeypatch.setattr(destinations, "_addresses", lambda host: {"93.184.216.34"})
+    post_webhook(make_endpoint("shopify"))
+    assert subscriber.requests == []
+    [attempt] = Delivery.objects.get().attempt_log.all()
+    assert attempt.error_class == "connection_error"
+    assert "127.0.0.1, a loopback, private or otherwise non-public address" in attempt.error
+
+
+def test_an_allowed_private_destination_still_connects(subscriber, make_endpoint, post_webhook):
+    subscription_create(url=subscriber.url, event_types=["*"], allow_private=True)
+    post_webhook(make_endpoint("shopify"))
+    assert len(subscriber.requests) == 1

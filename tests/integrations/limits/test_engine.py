@@ -253,3 +253,17 @@ def test_pooled_session_reads_normal_answers(fake_provider):
     response = session_for("http").post(f"{fake_provider.url}/http/x", json={}, timeout=(1, 5))
     assert response.status_code == 200 and response.json()["ok"] is True
     assert Customer.objects.count() == 0
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_public_only_session_sends_nothing_to_a_private_peer(scheme):
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        url = f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/hook"
+        session = session_for("standard_webhooks", public_only=True)
+        with pytest.raises(requests.ConnectionError, match="non-public address"):
+            session.post(url, data=b"secret payload", timeout=2)
+        listener.settimeout(2)
+        connection, _ = listener.accept()  # the TCP handshake happened; then nothing
+        with connection:
+            connection.settimeout(2)
+            assert connection.recv(1024) == b""
