@@ -6,7 +6,11 @@ __all__ = ("BodySizeLimitMiddleware",)
 
 
 class BodySizeLimitMiddleware:
-    """Refuse oversized bodies with 413 before any view reads them (Django alone answers 400)."""
+    """Refuse oversized bodies with 413 before any view reads them (Django alone answers 400).
+
+    Only a declared Content-Length is checked here. A chunked body declares none and Django
+    reads nothing of it (an empty body); the webhook receiver reads it from the server's
+    de-chunked input and enforces the same limit as it reads (``webhooks/views.py``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

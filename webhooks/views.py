@@ -21,12 +21,29 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 64 * 1024
 
 
-def _read_body(request) -> bytes | None:
+def _body_stream(request):
+    """Where to read the body from, or None when it cannot be read to a known end.
+
+    Django bounds ``request.read()`` by Content-Length and, without one, reads nothing. A chunked
+    body has none: the server de-chunks it, and one that ends ``wsgi.input`` where the body ends
+    says so with ``wsgi.input_terminated`` (gunicorn always does); that stream is read directly.
+    A server that does not (Django's runserver) leaves a chunked body unreadable."""
+    meta = request.META
+    if meta.get("CONTENT_LENGTH"):
+        return request
+    if meta.get("wsgi.input_terminated"):
+        return meta["wsgi.input"]
+    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    return request
+
+
+def _read_body(stream) -> bytes | None:
     """The body, or None when it exceeds the limit. The middleware refuses a large
-    Content-Length; a chunked body has none, so it is read here with the limit enforced."""
+    Content-Length; a chunked body has none, so the limit is enforced here as it is read."""
     limit = settings.SWITCHYARD_MAX_BODY_BYTES
     body = bytearray()
-    while chunk := request.read(CHUNK_BYTES):
+    while chunk := stream.read(CHUNK_BYTES):
         body += chunk
         if len(body) > limit:
             return None
@@ -52,7 +69,12 @@ def receive(request, provider: str, endpoint_id):
     # answer is 503 (the provider delivers again), and Django drops the connection at the end of
     # the request, as it does after any database error.
     connection.health_check_done = True
-    body = _read_body(request)
+    stream = _body_stream(request)
+    if stream is None:
+        return problem_response(
+            411, "length-required", "Send a Content-Length: this server cannot read a chunked body."
+        )
+    body = _read_body(stream)
     if body is None:
         limit = settings.SWITCHYARD_MAX_BODY_BYTES
         return problem_response(

@@ -1,6 +1,7 @@
 """The receiver through Django's test client, verifiers not patched: every byte-exact fixture is
 accepted and processed; every forged, stale or malformed variant is refused."""
 
+import io
 import time
 import uuid
 
@@ -9,7 +10,7 @@ from django.db import connection
 
 from credentials.services import credential_rotate
 from tests.integrations.providers.helpers import fixture_bytes
-from tests.webhooks.conftest import FIXTURES, SECRETS, SERVER, signed_headers
+from tests.webhooks.conftest import FIXTURES, SECRETS, SERVER, as_meta, signed_headers
 from webhooks.models import InboundEvent, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +166,52 @@ def test_two_megabyte_body_gets_413(make_endpoint, post_webhook):
     response = post_webhook(endpoint, body)
     assert response.status_code == 413
     assert not InboundEvent.objects.exists()
+
+
+def _post_chunked(client, endpoint, body: bytes, *, terminated: bool = True):
+    """As a server hands Django a chunked request: no Content-Length, the de-chunked body in
+    ``wsgi.input``, ending where the body ends when the server says ``wsgi.input_terminated``."""
+    headers = signed_headers(endpoint.provider, body, SERVER + endpoint.path)
+    environ = {
+        "CONTENT_LENGTH": "",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(body),
+        **({"wsgi.input_terminated": True} if terminated else {}),
+    }
+    return client.post(
+        endpoint.path, content_type="application/json", **as_meta(headers), **environ
+    )
+
+
+def test_chunked_body_is_read_from_a_terminated_input(make_endpoint, client):
+    endpoint = make_endpoint("shopify")
+    body = fixture_bytes("shopify", FIXTURES["shopify"][0])
+    response = _post_chunked(client, endpoint, body)
+    assert response.status_code == 202, response.content
+    assert bytes(InboundEvent.objects.get().body) == body
+
+
+def test_chunked_body_over_the_limit_gets_413(make_endpoint, client, settings):
+    settings.SWITCHYARD_MAX_BODY_BYTES = 1000
+    endpoint = make_endpoint("shopify")
+    body = b'{"pad": "' + b"x" * 200_000 + b'"}'
+    response = _post_chunked(client, endpoint, body)
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/payload-too-large")
+    assert not InboundEvent.objects.exists()
+    endpoint.refresh_from_db()
+    assert endpoint.rejected_signatures == 0
+
+
+def test_chunked_body_a_server_cannot_bound_gets_411_not_401(make_endpoint, client):
+    endpoint = make_endpoint("shopify")
+    body = fixture_bytes("shopify", FIXTURES["shopify"][0])
+    response = _post_chunked(client, endpoint, body, terminated=False)
+    assert response.status_code == 411
+    assert response["Content-Type"] == "application/problem+json"
+    endpoint.refresh_from_db()
+    assert endpoint.rejected_signatures == 0
 
 
 @pytest.mark.parametrize("provider", ["shopify", "standard_webhooks"])
