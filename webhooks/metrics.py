@@ -1,10 +1,10 @@
 """Webhook metrics for /metrics, computed at scrape time from endpoints and the inbound log."""
 
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from config.metrics import register_collector
+from config.metrics import gauge_by_status, register_collector
 from webhooks.models import InboundEvent, WebhookEndpoint
 
 __all__ = ("webhook_metrics",)
@@ -27,16 +27,13 @@ def webhook_metrics():
 
     # By status only: a provider label would read every row of the event log (bodies and all)
     # at each scrape, where the status alone is counted from the (status, next_attempt_at) index.
-    by_status = GaugeMetricFamily(
+    yield gauge_by_status(
         "switchyard_inbound_events",
         "Inbound events by status (received + failed: not processed yet; dead: the inbound "
         "dead-letter queue).",
-        labels=["status"],
+        InboundEvent.objects.all(),
+        InboundEvent.Status.values,
     )
-    counts = dict(InboundEvent.objects.values_list("status").annotate(n=Count("*")))
-    for status in InboundEvent.Status.values:
-        by_status.add_metric([status], counts.get(status, 0))
-    yield by_status
 
     due = InboundEvent.objects.filter(
         status__in=PENDING, next_attempt_at__lte=timezone.now()

@@ -6,7 +6,7 @@ from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from config.metrics import register_collector
+from config.metrics import gauge_by_status, register_collector
 from integrations.models import Delivery, DeliveryAttempt
 
 __all__ = ("delivery_metrics",)
@@ -16,15 +16,12 @@ RECENT = timedelta(minutes=5)
 
 @register_collector
 def delivery_metrics():
-    by_status = GaugeMetricFamily(
+    yield gauge_by_status(
         "switchyard_deliveries",
         "Deliveries by status (pending + in_flight: the queue; dead: the dead-letter queue).",
-        labels=["status"],
+        Delivery.objects.all(),
+        Delivery.Status.values,
     )
-    counts = dict(Delivery.objects.values_list("status").annotate(n=Count("id")))
-    for status in Delivery.Status.values:
-        by_status.add_metric([status], counts.get(status, 0))
-    yield by_status
 
     due = Delivery.objects.filter(
         status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now()
