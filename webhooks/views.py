@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from config.api.problems import problem_response
+from config.middleware import reads_chunked_body
 from webhooks import services
 
 __all__ = ("receive",)
@@ -57,6 +58,7 @@ def _url(request) -> str:
     return request.build_absolute_uri()
 
 
+@reads_chunked_body
 @csrf_exempt
 @transaction.non_atomic_requests
 @require_http_methods(["POST", "HEAD"])

@@ -1,3 +1,5 @@
+import io
+
 import pytest
 
 from customers.models import Customer
@@ -141,3 +143,20 @@ def test_oversized_body_is_413(api, region_eu, settings):
     assert response.status_code == 413
     assert response["Content-Type"] == PROBLEM
     assert not Customer.objects.filter(slug="big").exists()
+
+
+def test_chunked_body_outside_the_webhook_receiver_is_411(api, region_eu):
+    """Django reads nothing of a body without Content-Length: without this the API would
+    answer as if every field were missing."""
+    body = b'{"slug": "chunky", "name": "Chunky", "region": "eu"}'
+    response = api.post(
+        "/api/v1/customers/",
+        content_type="application/json",
+        CONTENT_LENGTH="",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True},
+    )
+    assert response.status_code == 411
+    assert response["Content-Type"] == PROBLEM
+    assert "Content-Length" in response.json()["detail"]
+    assert not Customer.objects.filter(slug="chunky").exists()
