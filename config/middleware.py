@@ -2,14 +2,28 @@ from django.conf import settings
 
 from config.api.problems import problem_response
 
-__all__ = ("BodySizeLimitMiddleware", "reads_chunked_body")
+__all__ = ("BodySizeLimitMiddleware", "body_stream", "reads_chunked_body")
+
+
+def _chunked(meta) -> bool:
+    """A body without Content-Length (chunked): Django reads nothing of it."""
+    return "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get(
+        "CONTENT_LENGTH"
+    )
 
 
 def reads_chunked_body(view):
-    """Mark a view that reads a chunked body itself, with the size limit enforced as it reads
-    (the webhook receiver); other views get 411 for one."""
+    """Mark a view that reads a chunked body itself through ``body_stream``, enforcing the size
+    limit as it reads (the webhook receiver); other views get 411 for one."""
     view.reads_chunked_body = True
     return view
+
+
+def body_stream(request):
+    """Where a ``reads_chunked_body`` view reads its body from: the server's de-chunked input
+    for a chunked body (the middleware has checked that the server ends it where the body ends,
+    ``wsgi.input_terminated``, as gunicorn does), else the request."""
+    return request.META["wsgi.input"] if _chunked(request.META) else request
 
 
 class BodySizeLimitMiddleware:
@@ -17,7 +31,8 @@ class BodySizeLimitMiddleware:
 
     Only a declared Content-Length is checked here. A chunked body declares none and Django
     reads nothing of it: a view would see an empty body and answer as if fields were missing.
-    Such a request gets 411 instead, unless the view is marked ``reads_chunked_body``."""
+    Such a request gets 411 instead, unless the view is marked ``reads_chunked_body`` and the
+    server says where the body ends (``wsgi.input_terminated``; Django's runserver does not)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -37,10 +52,13 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
-        unbounded = chunked and not request.META.get("CONTENT_LENGTH")
-        if unbounded and not getattr(view_func, "reads_chunked_body", False):
-            return problem_response(
-                411, "length-required", "Send the body with a Content-Length header."
-            )
-        return None
+        if not _chunked(request.META):
+            return None
+        readable = getattr(view_func, "reads_chunked_body", False) and request.META.get(
+            "wsgi.input_terminated"
+        )
+        if readable:
+            return None
+        return problem_response(
+            411, "length-required", "Send the body with a Content-Length header."
+        )

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from config.api.problems import problem_response
-from config.middleware import reads_chunked_body
+from config.middleware import body_stream, reads_chunked_body
 from webhooks import services
 
 __all__ = ("receive",)
@@ -20,23 +20,6 @@ __all__ = ("receive",)
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
-
-
-def _body_stream(request):
-    """Where to read the body from, or None when it cannot be read to a known end.
-
-    Django bounds ``request.read()`` by Content-Length and, without one, reads nothing. A chunked
-    body has none: the server de-chunks it, and one that ends ``wsgi.input`` where the body ends
-    says so with ``wsgi.input_terminated`` (gunicorn always does); that stream is read directly.
-    A server that does not (Django's runserver) leaves a chunked body unreadable."""
-    meta = request.META
-    if meta.get("CONTENT_LENGTH"):
-        return request
-    if meta.get("wsgi.input_terminated"):
-        return meta["wsgi.input"]
-    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return None
-    return request
 
 
 def _read_body(stream) -> bytes | None:
@@ -71,12 +54,7 @@ def receive(request, provider: str, endpoint_id):
     # answer is 503 (the provider delivers again), and Django drops the connection at the end of
     # the request, as it does after any database error.
     connection.health_check_done = True
-    stream = _body_stream(request)
-    if stream is None:
-        return problem_response(
-            411, "length-required", "Send a Content-Length: this server cannot read a chunked body."
-        )
-    body = _read_body(stream)
+    body = _read_body(body_stream(request))
     if body is None:
         limit = settings.SWITCHYARD_MAX_BODY_BYTES
         return problem_response(
