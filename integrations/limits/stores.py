@@ -92,7 +92,8 @@ class LimitStore(Protocol):
     def recheck(self, quotas: list[Quota], *, breaker: tuple[str, str], now: float) -> Admission:
         """Without writing or locking anything: may slots granted earlier still be used? Yes
         (``wait`` None, with ``clean`` as in ``admit``) unless a cool-down has begun on one of
-        the scopes or the breaker is no longer closed; then the caller asks ``admit`` again."""
+        the scopes (``wait``: until it ends) or the breaker is no longer closed (``wait`` 0);
+        either way the caller drops its grant and asks ``admit``, which decides."""
 
     def cool_down(self, keys: list[str], *, until: float) -> None:
         """Admit nothing on these scopes before ``until`` (the provider answered 429)."""
@@ -207,7 +208,7 @@ class DatabaseStore:
     def recheck(self, quotas, *, breaker, now) -> Admission:
         breaker_row = self._breaker_row(breaker)
         if breaker_row is not None and breaker_row.state != State.CLOSED:
-            return Admission(max(_breaker_wait(breaker_row, now) or 0.0, 0.0), cause="breaker")
+            return Admission(0.0, cause="breaker")
         cooldowns = RateLimitWindow.objects.filter(key__in=[q.key for q in quotas])
         until = max(cooldowns.values_list("cooldown_until", flat=True), default=0.0)
         if until > now:
