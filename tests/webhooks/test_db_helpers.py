@@ -1,0 +1,102 @@
+"""config/db: the hot paths' INSERT and UPDATE helpers write what the ORM would, on both
+databases (server-side binding on PostgreSQL), with Django's error translation and query
+logging intact."""
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.test.utils import CaptureQueriesContext
+
+from config.db import insert_one, update_fields_many
+from webhooks.models import InboundEvent
+
+pytestmark = pytest.mark.django_db
+
+# Columns that differ between two rows by design: ids, the random key, the de-duplication id
+# and the time of the INSERT.
+OWN = {"id", "key", "external_id", "received_at"}
+DUE = datetime(2026, 12, 1, 7, 30, 15, 123456, tzinfo=UTC)
+
+
+def _event(endpoint, **values) -> InboundEvent:
+    return InboundEvent(
+        endpoint=endpoint,
+        provider="standard_webhooks",
+        external_id=values.pop("external_id", uuid.uuid4().hex),
+        body=b'{"type": "bench.ping", "data": {"n": 1}}',
+        headers={"Content-Type": "application/json", "Webhook-Id": "msg_1"},
+        remote_ip="203.0.113.7",
+        signature_version=2,
+        attempt_limit=8,
+        next_attempt_at=DUE,
+        **values,
+    )
+
+
+def _row(event: InboundEvent) -> dict:
+    row = InboundEvent.objects.filter(pk=event.pk).values().get()
+    return {name: value for name, value in row.items() if name not in OWN}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},  # a received event: envelope, lease and processing columns NULL (left out)
+        {"envelope": {"id": "evt_1"}, "lease_token": uuid.uuid4(), "error": "x", "attempts": 3},
+    ],
+    ids=["nulls-left-out", "every-column-set"],
+)
+def test_insert_one_writes_the_row_the_orm_writes(make_endpoint, extra):
+    endpoint = make_endpoint("standard_webhooks")
+    by_helper, by_orm = _event(endpoint, **extra), _event(endpoint, **extra)
+    insert_one(by_helper)
+    by_orm.save(force_insert=True)
+
+    assert by_helper.pk and by_helper.pk != by_orm.pk
+    assert not by_helper._state.adding
+    assert _row(by_helper) == _row(by_orm)
+    assert bytes(InboundEvent.objects.get(pk=by_helper.pk).body) == bytes(by_helper.body)
+
+
+def test_insert_one_is_one_logged_statement(make_endpoint):
+    event = _event(make_endpoint("standard_webhooks"))
+    with CaptureQueriesContext(connection) as queries:
+        insert_one(event)
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert "webhooks_inboundevent" in inserts[0]
+
+
+def test_a_duplicate_raises_djangos_integrity_error_and_spoils_nothing(make_endpoint):
+    endpoint = make_endpoint("standard_webhooks")
+    insert_one(_event(endpoint, external_id="evt_same"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_one(_event(endpoint, external_id="evt_same"))
+    # The surrounding transaction goes on.
+    insert_one(_event(endpoint, external_id="evt_other"))
+    assert InboundEvent.objects.filter(endpoint=endpoint).count() == 2
+
+
+def test_an_expression_value_is_saved_by_the_orm(make_endpoint):
+    event = _event(make_endpoint("standard_webhooks"), attempts=Value(4))
+    insert_one(event)
+    assert InboundEvent.objects.get(pk=event.pk).attempts == 4
+
+
+def test_update_fields_many_writes_each_rows_values(make_endpoint):
+    endpoint = make_endpoint("standard_webhooks")
+    events = [_event(endpoint) for _ in range(3)]
+    for event in events:
+        insert_one(event)
+    for n, event in enumerate(events):
+        event.status, event.envelope, event.error = "processed", {"n": n}, f"e{n}"
+    with CaptureQueriesContext(connection) as queries:
+        update_fields_many(events, ["status", "envelope", "error"])
+    # Django logs an executemany as "3 times: UPDATE ...".
+    assert [q["sql"].split(": ", 1)[0] for q in queries.captured_queries] == ["3 times"]
+    assert [(e.status, e.envelope, e.error) for e in InboundEvent.objects.order_by("pk")] == [
+        ("processed", {"n": n}, f"e{n}") for n in range(3)
+    ]
