@@ -218,3 +218,46 @@ def test_inbound_events_leave_room_for_hot_updates_on_postgresql():
         )
         # The endpoint is looked up through the unique (endpoint, external_id) index alone.
         assert not [d for d in (row[0] for row in cursor.fetchall()) if "(endpoint_id)" in d]
+
+
+@pytest.mark.parametrize("subscribed", [False, True], ids=["no-subscriber", "one-subscriber"])
+def test_a_batch_costs_no_query_per_event_but_its_deliveries(
+    make_endpoint, post_webhook, subscribed
+):
+    """Processing reads only the columns it uses (``PROCESSED_FIELDS``): a deferred column that
+    it read or settled would be loaded again by one query per event."""
+    endpoint = make_endpoint("standard_webhooks")
+    if subscribed:
+        # Nothing is sent: the deliveries' enqueueing is patched out below.
+        services.subscription_create(
+            url="http://127.0.0.1:9/in",
+            event_types=["*"],
+            allow_private=True,
+            customer=endpoint.customer,
+        )
+    fan_out, fan_out_queries = services._fan_out, []
+
+    def counted_fan_out(event, subscriptions):
+        with CaptureQueriesContext(connection) as inner:
+            fanned = fan_out(event, subscriptions)
+        fan_out_queries.append(len(inner.captured_queries))
+        return fanned
+
+    def queries_besides_fan_out(count: int, first: int) -> int:
+        with mock.patch.object(services, "_enqueue"):
+            for n in range(first, first + count):
+                assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
+        ids = list(InboundEvent.objects.filter(status="received").values_list("pk", flat=True))
+        fan_out_queries.clear()
+        with (
+            mock.patch.object(services.time, "sleep"),
+            mock.patch.object(services, "_fan_out", side_effect=counted_fan_out),
+            mock.patch("integrations.deliveries.services.enqueue_batches"),
+            CaptureQueriesContext(connection) as queries,
+        ):
+            outcomes = services.inbound_events_process(event_ids=ids)
+        assert list(outcomes.values()) == ["processed"] * count
+        assert bool(sum(fan_out_queries)) is subscribed
+        return len(queries.captured_queries) - sum(fan_out_queries)
+
+    assert queries_besides_fan_out(1, first=0) == queries_besides_fan_out(6, first=1)
