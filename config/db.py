@@ -3,35 +3,16 @@
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import NOT_PROVIDED, Model, signals
 
-try:
-    from django.db.backends.postgresql.base import ServerBindingCursor
-except ImportError:  # psycopg 2, or no PostgreSQL driver at all
-    ServerBindingCursor = None
-
 __all__ = ("insert_one", "update_fields_many")
 
-# (model label, database alias, columns left out) -> (INSERT statement, its fields).
-_insert_statements: dict[tuple[str, str, tuple[str, ...]], tuple[str, list]] = {}
+# (model label, database alias, columns left out) -> INSERT statement, built on first use.
+_insert_statements: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
 def _database():
     """The default database's wrapper itself: ``django.db.connection`` is a proxy that looks the
     connection up on every attribute, and preparing a row's values reads it a few dozen times."""
     return connections[DEFAULT_DB_ALIAS]
-
-
-def _cursor(db):
-    """A cursor for the helpers' statements: on PostgreSQL one that sends the values apart from
-    the statement (server-side binding), wrapped by Django like any cursor (errors, execute
-    wrappers, query logging). Django's default psycopg cursor binds on the client, quoting every
-    value into the statement's text in Python: on a webhook's INSERT of about twenty values that
-    took more CPU than sending it, and the server parses the longer text again."""
-    if db.vendor != "postgresql" or ServerBindingCursor is None:
-        return db.cursor()
-    db.ensure_connection()
-    db.validate_thread_sharing()
-    raw = ServerBindingCursor(db.connection)
-    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
 def _insert_statement(db, meta, fields: list) -> str:
@@ -77,7 +58,7 @@ def insert_one(obj: Model) -> None:
     sql = _insert_statements.get(key)
     if sql is None:
         sql = _insert_statements[key] = _insert_statement(db, meta, fields)
-    with _cursor(db) as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         if db.features.can_return_columns_from_insert:
             obj.pk = cursor.fetchone()[0]
@@ -103,5 +84,5 @@ def update_fields_many(objects: list[Model], field_names: list[str]) -> None:
         [field.get_db_prep_save(getattr(obj, field.attname), db) for field in fields] + [obj.pk]
         for obj in objects
     ]
-    with _cursor(db) as cursor:
+    with db.cursor() as cursor:
         cursor.executemany(sql, rows)

@@ -88,6 +88,11 @@ SQLITE_OPTIONS = {
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
 
+# PostgreSQL gets the values apart from the statement (psycopg 3's server-side binding). Django's
+# default quotes every value into the SQL text in Python, which cost a webhook's INSERT of about
+# twenty values more CPU than sending it (bench/README.md, Ingest, fourth round).
+POSTGRESQL_OPTIONS = {"server_side_binding": True}
+
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     default_database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
@@ -97,6 +102,8 @@ else:
 if default_database["ENGINE"] == "django.db.backends.sqlite3":
     default_database["OPTIONS"] = {**SQLITE_OPTIONS, **default_database.get("OPTIONS", {})}
     default_database["CONN_MAX_AGE"] = 0
+elif default_database["ENGINE"] == "django.db.backends.postgresql":
+    default_database["OPTIONS"] = {**POSTGRESQL_OPTIONS, **default_database.get("OPTIONS", {})}
 DATABASES = {"default": default_database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -52,3 +52,18 @@ def test_sqlite_is_configured_for_concurrent_writers(settings):
     assert options["transaction_mode"] == "IMMEDIATE"
     assert options["timeout"] >= 5
     assert "journal_mode=WAL" in options["init_command"]
+
+
+def test_postgresql_binds_values_on_the_server(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-specific")
+    import psycopg
+
+    with connection.cursor() as cursor:
+        assert isinstance(cursor.cursor, psycopg.Cursor)
+        assert not isinstance(cursor.cursor, psycopg.ClientCursor)
+        # A value the server must type from the statement: sent apart, not quoted into it.
+        cursor.execute("SELECT %s::int + 1", [41])
+        assert cursor.fetchone() == (42,)
