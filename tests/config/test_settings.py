@@ -67,3 +67,43 @@ def test_postgresql_binds_values_on_the_server(db):
         # A value the server must type from the statement: sent apart, not quoted into it.
         cursor.execute("SELECT %s::int + 1", [41])
         assert cursor.fetchone() == (42,)
+
+
+def test_postgresql_prepares_a_statement_run_repeatedly(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-specific")
+    statement = "SELECT %s::int * 3"
+    with connection.cursor() as cursor:
+        for value in range(6):
+            cursor.execute(statement, [value])
+            assert cursor.fetchone() == (value * 3,)
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+            ["SELECT $1::int * 3"],
+        )
+        assert cursor.fetchone() == (1,)
+
+
+@pytest.mark.parametrize(("raw", "threshold"), [(None, 5), ("false", None)])
+def test_prepared_statements_can_be_turned_off_for_a_pooler(raw, threshold):
+    env = {"DATABASE_URL": "postgres://switchyard@db.invalid:5432/switchyard"}
+    if raw is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = raw
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_PREPARED_STATEMENTS"},
+            **env,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "true",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"'prepare_threshold': {threshold}" in result.stdout
+    assert "'server_side_binding': True" in result.stdout
