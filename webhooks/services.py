@@ -277,18 +277,18 @@ def _claim(event_ids: list[int]) -> uuid.UUID:
     return token
 
 
-def _envelope(event: InboundEvent, normalised) -> dict:
+def _envelope(event: InboundEvent, normalised, customer: str) -> dict:
     return {
         "id": f"evt_{event.key.hex}",
         "type": normalised.type,
         "occurred_at": normalised.occurred_at,
-        "customer": event.endpoint.customer.slug,
+        "customer": customer,
         "provider": event.provider,
         "data": normalised.data,
     }
 
 
-def _fan_out(event: InboundEvent, subscriptions: list[Subscription]) -> int:
+def _fan_out(event: InboundEvent, subscriptions: list[Subscription], customer: str) -> int:
     """One outbound delivery per matching subscription, under a savepoint: a failure leaves
     none behind (a retry does not send twice) and the rest of the batch goes on."""
     matching = [s for s in subscriptions if selectors.event_type_matches(s.event_types, event.type)]
@@ -297,16 +297,16 @@ def _fan_out(event: InboundEvent, subscriptions: list[Subscription]) -> int:
             for subscription in matching:
                 delivery_create(
                     api_key=None,
-                    customer=event.endpoint.customer.slug,
+                    customer=customer,
                     action=OUTBOUND_ACTION,
                     input={"subscription": subscription.pk, "event": event.pk},
                 )
     return len(matching)
 
 
-def _process(event: InboundEvent, subscriptions: list[Subscription]) -> int:
-    """Normalise one claimed event and fan it out. Its outcome is set on the instance, saved with
-    the batch; returns how many deliveries it fanned out to."""
+def _process(event: InboundEvent, customer: str, subscriptions: list[Subscription]) -> int:
+    """Normalise one claimed event of ``customer`` (its slug) and fan it out. Its outcome is set
+    on the instance, saved with the batch; returns how many deliveries it fanned out to."""
     previous_type = event.type
     try:
         normalised = get_provider(event.provider).normalise(bytes(event.body), event.headers)
@@ -314,8 +314,8 @@ def _process(event: InboundEvent, subscriptions: list[Subscription]) -> int:
             status, fanned = Status.IGNORED, 0
         else:
             event.type = normalised.type[:200]
-            fanned = _fan_out(event, subscriptions)
-            status, event.envelope = Status.PROCESSED, _envelope(event, normalised)
+            fanned = _fan_out(event, subscriptions, customer)
+            status, event.envelope = Status.PROCESSED, _envelope(event, normalised, customer)
     except Exception as exc:
         event.type = previous_type  # a failed attempt changes nothing but its outcome
         _fail(event, exc)
@@ -385,7 +385,7 @@ SETTLED_FIELDS = (
 # query per event); the rest of the row stays in the database.
 PROCESSED_FIELDS = (
     "key",
-    "endpoint__customer__slug",
+    "endpoint_id",
     "provider",
     "body",
     "headers",
@@ -405,22 +405,25 @@ def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
     token = _claim(event_ids)
     with transaction.atomic():
         mine = InboundEvent.objects.filter(pk__in=event_ids, lease_token=token)
+        # Each endpoint's customer once per batch, not joined and built into every row.
+        customers = {
+            endpoint_id: (customer_id, slug)
+            for endpoint_id, customer_id, slug in mine.values_list(
+                "endpoint_id", "endpoint__customer_id", "endpoint__customer__slug"
+            ).distinct()
+        }
         receiving = selectors.subscriptions_receiving(
-            customer_ids=set(mine.values_list("endpoint__customer_id", flat=True).distinct())
+            customer_ids={customer_id for customer_id, _ in customers.values()}
         )
-        locked = (
-            mine.select_related("endpoint__customer")
-            .only(*PROCESSED_FIELDS)
-            .select_for_update(of=("self",))
-            .order_by("pk")
-        )
+        locked = mine.only(*PROCESSED_FIELDS).select_for_update().order_by("pk")
         claimed, fanned, pace = [], {}, _Pace()
         # Read and locked a chunk at a time (a server-side cursor on PostgreSQL), so that loading
         # the rows is paced with their processing: loaded at once, 200 rows with their endpoint
-        # and customer took a worker more CPU than processing them, in a burst.
+        # and customer had taken a worker more CPU than processing them, in a burst.
         for event in locked.iterator(chunk_size=PACE_EVERY):
             pace.before_next()
-            fanned[event.pk] = _process(event, receiving[event.endpoint.customer_id])
+            customer_id, customer = customers[event.endpoint_id]
+            fanned[event.pk] = _process(event, customer, receiving[customer_id])
             claimed.append(event)
         for event in claimed:
             event.lease_token = event.lease_until = None

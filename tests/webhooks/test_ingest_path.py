@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from credentials.services import credential_revoke, credential_rotate
 from integrations import outbox
+from integrations.models import Delivery
 from webhooks import selectors, services
 from webhooks.models import InboundEvent
 
@@ -134,10 +135,10 @@ def test_one_failing_event_does_not_hold_back_its_batch(make_endpoint, post_webh
     ids = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
     real = services._fan_out
 
-    def flaky(event, subscriptions):
+    def flaky(event, subscriptions, customer):
         if event.pk == ids[1]:
             raise RuntimeError("boom")
-        return real(event, subscriptions)
+        return real(event, subscriptions, customer)
 
     with mock.patch.object(services, "_fan_out", side_effect=flaky):
         outcomes = services.inbound_events_process(event_ids=ids)
@@ -237,9 +238,9 @@ def test_a_batch_costs_no_query_per_event_but_its_deliveries(
         )
     fan_out, fan_out_queries = services._fan_out, []
 
-    def counted_fan_out(event, subscriptions):
+    def counted_fan_out(event, subscriptions, customer):
         with CaptureQueriesContext(connection) as inner:
-            fanned = fan_out(event, subscriptions)
+            fanned = fan_out(event, subscriptions, customer)
         fan_out_queries.append(len(inner.captured_queries))
         return fanned
 
@@ -261,3 +262,41 @@ def test_a_batch_costs_no_query_per_event_but_its_deliveries(
         return len(queries.captured_queries) - sum(fan_out_queries)
 
     assert queries_besides_fan_out(1, first=0) == queries_besides_fan_out(6, first=1)
+
+
+def test_a_batch_of_two_customers_events_keeps_each_to_its_customer(
+    make_endpoint, post_webhook, globex
+):
+    """One task may carry several customers' events: each envelope names its own customer and
+    fans out to that customer's subscriptions (and the global ones) only."""
+    endpoints = {"acme": make_endpoint("standard_webhooks")}
+    endpoints["globex"] = make_endpoint("standard_webhooks", customer=globex)
+    scoped = {
+        slug: services.subscription_create(
+            url=f"http://127.0.0.1:9/{slug}",
+            event_types=["*"],
+            allow_private=True,
+            customer=endpoint.customer,
+        )[0]
+        for slug, endpoint in endpoints.items()
+    }
+    everyone, _ = services.subscription_create(
+        url="http://127.0.0.1:9/all", event_types=["*"], allow_private=True
+    )
+    with mock.patch.object(services, "_enqueue"):
+        for n, endpoint in enumerate([endpoints["acme"], endpoints["globex"], endpoints["acme"]]):
+            assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
+    ids = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
+    with (
+        mock.patch.object(services.time, "sleep"),
+        mock.patch("integrations.deliveries.services.enqueue_batches"),
+    ):
+        assert set(services.inbound_events_process(event_ids=ids).values()) == {"processed"}
+    for event in InboundEvent.objects.select_related("endpoint__customer"):
+        slug = event.endpoint.customer.slug
+        assert event.envelope["customer"] == slug
+        sent_to = {d.input["subscription"] for d in Delivery.objects.filter(input__event=event.pk)}
+        assert sent_to == {scoped[slug].pk, everyone.pk}
+        assert set(
+            Delivery.objects.filter(input__event=event.pk).values_list("customer__slug", flat=True)
+        ) == {slug}
