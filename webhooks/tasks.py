@@ -3,7 +3,7 @@
 __all__ = ("inbound_events_process",)
 
 
-def inbound_events_process(event_ids: list[int]) -> int:
+def inbound_events_process(event_ids: list[int]) -> dict[int, str]:
     from webhooks.services import inbound_events_process as process
 
     return process(event_ids=event_ids)
