@@ -288,7 +288,7 @@ def _envelope(event: InboundEvent, normalised, customer: str) -> dict:
     }
 
 
-def _fan_out(event: InboundEvent, subscriptions: list[Subscription], customer: str) -> int:
+def _fan_out(event: InboundEvent, customer: str, subscriptions: list[Subscription]) -> int:
     """One outbound delivery per matching subscription, under a savepoint: a failure leaves
     none behind (a retry does not send twice) and the rest of the batch goes on."""
     matching = [s for s in subscriptions if selectors.event_type_matches(s.event_types, event.type)]
@@ -314,7 +314,7 @@ def _process(event: InboundEvent, customer: str, subscriptions: list[Subscriptio
             status, fanned = Status.IGNORED, 0
         else:
             event.type = normalised.type[:200]
-            fanned = _fan_out(event, subscriptions, customer)
+            fanned = _fan_out(event, customer, subscriptions)
             status, event.envelope = Status.PROCESSED, _envelope(event, normalised, customer)
     except Exception as exc:
         event.type = previous_type  # a failed attempt changes nothing but its outcome

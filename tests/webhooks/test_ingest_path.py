@@ -135,10 +135,10 @@ def test_one_failing_event_does_not_hold_back_its_batch(make_endpoint, post_webh
     ids = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
     real = services._fan_out
 
-    def flaky(event, subscriptions, customer):
+    def flaky(event, customer, subscriptions):
         if event.pk == ids[1]:
             raise RuntimeError("boom")
-        return real(event, subscriptions, customer)
+        return real(event, customer, subscriptions)
 
     with mock.patch.object(services, "_fan_out", side_effect=flaky):
         outcomes = services.inbound_events_process(event_ids=ids)
@@ -238,9 +238,9 @@ def test_a_batch_costs_no_query_per_event_but_its_deliveries(
         )
     fan_out, fan_out_queries = services._fan_out, []
 
-    def counted_fan_out(event, subscriptions, customer):
+    def counted_fan_out(event, customer, subscriptions):
         with CaptureQueriesContext(connection) as inner:
-            fanned = fan_out(event, subscriptions, customer)
+            fanned = fan_out(event, customer, subscriptions)
         fan_out_queries.append(len(inner.captured_queries))
         return fanned
 
