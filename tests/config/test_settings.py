@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -8,11 +9,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _setup(env_overrides: dict) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+# Variables the tests below set themselves, so none is inherited from the caller's shell.
+CONTROLLED = ("SECRET_KEY", "DEBUG", "DATABASE_PREPARED_STATEMENTS")
+
+
+def _setup(env_overrides: dict, then: str = "") -> subprocess.CompletedProcess:
+    """Load the settings in a fresh interpreter with ``env_overrides``, then run ``then``."""
+    env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
     env.update(env_overrides, DJANGO_SETTINGS_MODULE="config.settings")
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", f"import django; django.setup()\n{then}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -88,22 +94,14 @@ def test_postgresql_prepares_a_statement_run_repeatedly(db):
 
 @pytest.mark.parametrize(("raw", "threshold"), [(None, 5), ("false", None)])
 def test_prepared_statements_can_be_turned_off_for_a_pooler(raw, threshold):
-    env = {"DATABASE_URL": "postgres://switchyard@db.invalid:5432/switchyard"}
+    env = {"DEBUG": "true", "DATABASE_URL": "postgres://switchyard@db.invalid:5432/switchyard"}
     if raw is not None:
         env["DATABASE_PREPARED_STATEMENTS"] = raw
-    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "DATABASE_PREPARED_STATEMENTS"},
-            **env,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DEBUG": "true",
-        },
-        capture_output=True,
-        text=True,
+    result = _setup(
+        env,
+        then="import json; from django.conf import settings; "
+        "print(json.dumps(settings.DATABASES['default']['OPTIONS']))",
     )
     assert result.returncode == 0, result.stderr
-    assert f"'prepare_threshold': {threshold}" in result.stdout
-    assert "'server_side_binding': True" in result.stdout
+    options = json.loads(result.stdout.strip().splitlines()[-1])
+    assert options == {"server_side_binding": True, "prepare_threshold": threshold}
