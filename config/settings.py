@@ -208,6 +208,8 @@ SWITCHYARD_WORKER_STALE_SECONDS = env_int("SWITCHYARD_WORKER_STALE_SECONDS", 60)
 # Total time one attempt may take (connect + send + read); the lease adds a margin on top, so a
 # delivery whose worker died is picked up again about a minute later.
 SWITCHYARD_ATTEMPT_DEADLINE_SECONDS = env_int("SWITCHYARD_ATTEMPT_DEADLINE_SECONDS", 30)
+# An integration check holds a web worker while it waits: a much shorter total deadline.
+SWITCHYARD_CHECK_DEADLINE_SECONDS = env_int("SWITCHYARD_CHECK_DEADLINE_SECONDS", 5)
 SWITCHYARD_LEASE_SECONDS = env_int("SWITCHYARD_LEASE_SECONDS", 60)
 # A queued task not picked up within this time (a flushed or lost broker message) is queued again.
 SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS = env_int("SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS", 120)
@@ -216,6 +218,8 @@ SWITCHYARD_RELAY_MAX_QUEUED = env_int("SWITCHYARD_RELAY_MAX_QUEUED", 1000)
 SWITCHYARD_RELAY_BATCH = env_int("SWITCHYARD_RELAY_BATCH", 200)
 # Idempotency-Key values are honoured for at least this long, then purged by upkeep.
 SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS = env_int("SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS", 48)
+# Failed API authentications a client address may make per minute before it gets 429s.
+SWITCHYARD_AUTH_FAILURES_PER_MINUTE = env_int("SWITCHYARD_AUTH_FAILURES_PER_MINUTE", 20)
 
 # --- Limits ---------------------------------------------------------------------------------
 # A rate limit of R per S seconds is enforced over S plus this margin: requests reach the

@@ -10,12 +10,12 @@ __all__ = ("credential_audit_list", "credential_get", "credential_list", "versio
 
 
 def credential_list(*, api_key: ApiKey | None) -> QuerySet[Credential]:
-    """Every credential for an unrestricted key; a key restricted to some customers sees only
-    those customers' own credentials (shared ones also serve customers it may not see)."""
+    """Every credential for an admin key; an app key sees only the own credentials of the
+    customers it may see (shared ones serve customers beyond any one app)."""
     credentials = Credential.objects.select_related("customer", "region").prefetch_related(
         "versions"
     )
-    if api_key is not None and api_key.customers.exists():
+    if api_key is not None and not api_key.is_admin:
         credentials = credentials.filter(customer__in=customers_visible_to(api_key))
     return credentials.order_by("pk")
 

@@ -24,6 +24,7 @@ from django.views.decorators.debug import sensitive_variables
 from credentials.crypto import keyring
 from credentials.exceptions import CredentialConflict, CredentialNotConfigured
 from credentials.models import Credential, CredentialAuditEntry, CredentialVersion
+from customers.services import actor_label
 from integrations.registry import ProviderNotRegistered, get_provider
 
 if TYPE_CHECKING:
@@ -63,17 +64,9 @@ class ResolvedCredential:
     version: int
     # Kept out of repr so that logging or printing a resolution never shows a secret.
     fields: dict[str, str] = field(repr=False)
-
-
-def _actor(who) -> str:
-    """'user:<name>' for an admin user, 'api-key:<name>' for an API key, 'system' for None."""
-    if who is None:
-        return "system"
-    if hasattr(who, "get_username"):
-        return f"user:{who.get_username()}"
-    if hasattr(who, "prefix"):
-        return f"api-key:{who.name}"
-    return str(who)
+    # Global, region or tier: it serves several customers, so it may be sent only to the
+    # provider's own hosts or a trusted integration (DESIGN §10).
+    shared: bool = False
 
 
 def _aad(credential: Credential, version: int) -> bytes:
@@ -131,7 +124,7 @@ def _version_add(
         ciphertext=ciphertext,
         key_id=key_id,
         fingerprint=ring.fingerprint(plaintext),
-        created_by=_actor(created_by),
+        created_by=actor_label(created_by),
     )
 
 
@@ -219,7 +212,7 @@ def credential_create(
     _audit(
         credential=credential,
         action=CredentialAuditEntry.Action.CREATE,
-        actor=_actor(created_by),
+        actor=actor_label(created_by),
         to_version=1,
     )
     return credential
@@ -257,7 +250,7 @@ def credential_rotate(
     fields = _validated_fields(
         provider=credential.provider, purpose=credential.purpose, fields=fields
     )
-    actor = _actor(created_by)
+    actor = actor_label(created_by)
     with transaction.atomic():
         locked = Credential.objects.select_for_update().get(pk=credential.pk)
         if not locked.enabled:
@@ -318,7 +311,7 @@ def credential_revoke(
     """Revoke the previous versions now, ending their grace period. ``include_current`` also
     revokes the current version and disables the credential (it then resolves for nobody and
     cannot be rotated). Returns how many versions were revoked."""
-    actor = _actor(created_by)
+    actor = actor_label(created_by)
     states = [State.PREVIOUS, State.PENDING] + ([State.CURRENT] if include_current else [])
     with transaction.atomic():
         locked = Credential.objects.select_for_update().get(pk=credential.pk)
@@ -407,6 +400,7 @@ def credential_resolve(
         version_id=version.pk,
         version=version.version,
         fields=version_decrypt(version),
+        shared=chosen.customer_id is None,
     )
 
 

@@ -1,9 +1,10 @@
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, throttling
 
 from customers.services import api_key_authenticate
 
-__all__ = ("ApiClient", "ApiKeyAuthentication")
+__all__ = ("ApiClient", "ApiKeyAuthentication", "FailedAuthenticationThrottle")
 
 
 class ApiClient:
@@ -20,6 +21,35 @@ class ApiClient:
         return self.username
 
 
+class FailedAuthenticationThrottle(throttling.SimpleRateThrottle):
+    """Failed authentications per client address (DRF's sliding window in the shared cache),
+    so keys cannot be guessed at speed. Only failures count; once an address is over the
+    limit, every request from it waits out the window."""
+
+    scope = "failed-authentication"
+    cache_format = "switchyard:throttle:%(scope)s:%(ident)s"
+
+    def get_rate(self):
+        return f"{settings.SWITCHYARD_AUTH_FAILURES_PER_MINUTE}/min"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def blocked_for(self, request) -> float | None:
+        """Seconds until another attempt is allowed, or None when it is allowed now."""
+        self.key = self.get_cache_key(request, None)
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        return self.wait() if len(self.history) >= self.num_requests else None
+
+    def record_failure(self, request) -> None:
+        self.blocked_for(request)
+        self.history.insert(0, self.now)
+        self.cache.set(self.key, self.history, self.duration)
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -27,14 +57,22 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
+        throttle = FailedAuthenticationThrottle()
+        wait = throttle.blocked_for(request)
+        if wait is not None:
+            raise exceptions.Throttled(
+                wait, detail="Too many failed authentications from this address."
+            )
         scheme, _, raw_key = header.partition(" ")
         if scheme.lower() != self.keyword.lower() or not raw_key.strip():
+            throttle.record_failure(request)
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header; expected 'Bearer <api key>'."
             )
         api_key = api_key_authenticate(raw_key=raw_key.strip())
         if api_key is None:
-            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+            throttle.record_failure(request)
+            raise exceptions.AuthenticationFailed("Unknown, revoked or expired API key.")
         return ApiClient(api_key), api_key
 
     def authenticate_header(self, request):

@@ -8,14 +8,19 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from customers.models import ApiKey, Customer, Region
+from customers.models import ApiKey, ApiKeyAuditEntry, Customer, Region
 
 __all__ = (
     "API_KEY_PREFIX",
+    "ApiKeyScopeInvalid",
+    "actor_label",
+    "api_key_audit",
     "api_key_authenticate",
     "api_key_create",
     "api_key_issue",
     "api_key_revoke",
+    "api_key_scope_check",
+    "api_key_update",
     "customer_create",
     "customer_update",
     "region_create",
@@ -24,6 +29,21 @@ __all__ = (
 API_KEY_PREFIX = "sy_"
 # Writing last_used_at on every request would turn each API read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiKeyScopeInvalid(ValueError):
+    """An ``admin`` key limited to customers: admin work spans customers by nature."""
+
+
+def actor_label(who) -> str:
+    """'user:<name>' for an admin user, 'api-key:<name>' for an API key, 'system' for None."""
+    if who is None:
+        return "system"
+    if hasattr(who, "get_username"):
+        return f"user:{who.get_username()}"
+    if hasattr(who, "prefix"):
+        return f"api-key:{who.name}"
+    return str(who)
 
 
 def _digest(raw_key: str) -> str:
@@ -64,20 +84,81 @@ def api_key_issue(*, api_key: ApiKey) -> str:
     return raw_key
 
 
+def api_key_scope_check(*, scope: str, customers) -> None:
+    if scope == ApiKey.Scope.ADMIN and customers:
+        raise ApiKeyScopeInvalid(
+            "An admin key cannot be limited to customers: admin work (regions, customers, "
+            "shared credentials) spans every customer. Use an app key for a customer limit."
+        )
+
+
+def api_key_audit(*, api_key: ApiKey, action: str, actor, changes: dict | None = None) -> None:
+    ApiKeyAuditEntry.objects.create(
+        api_key=api_key, action=action, actor=actor_label(actor), changes=changes or {}
+    )
+
+
+def _audited_state(api_key: ApiKey) -> dict:
+    return {
+        "name": api_key.name,
+        "scope": api_key.scope,
+        "customers": sorted(c.slug for c in api_key.customers.all()),
+        "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
+    }
+
+
 @transaction.atomic
-def api_key_create(*, name: str, customers: list[Customer] = ()) -> tuple[ApiKey, str]:
+def api_key_create(
+    *,
+    name: str,
+    customers: list[Customer] = (),
+    scope: str = ApiKey.Scope.APP,
+    expires_at=None,
+    actor=None,
+) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the raw key, which is never retrievable again."""
-    api_key = ApiKey(name=name)
+    api_key_scope_check(scope=scope, customers=customers)
+    api_key = ApiKey(name=name, scope=scope, expires_at=expires_at)
     raw_key = api_key_issue(api_key=api_key)
     if customers:
         api_key.customers.set(customers)
+    api_key_audit(
+        api_key=api_key,
+        action=ApiKeyAuditEntry.Action.CREATE,
+        actor=actor,
+        changes={k: [None, v] for k, v in _audited_state(api_key).items()},
+    )
     return api_key, raw_key
 
 
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+@transaction.atomic
+def api_key_update(*, api_key: ApiKey, actor=None, customers=None, **changes) -> ApiKey:
+    """Change a key's name, scope, expiry or customers (None: unchanged); audited."""
+    # From the row, not the instance: an admin form has already applied its changes to it.
+    before = _audited_state(ApiKey.objects.get(pk=api_key.pk))
+    wanted = list(customers) if customers is not None else list(api_key.customers.all())
+    api_key_scope_check(scope=changes.get("scope", api_key.scope), customers=wanted)
+    for name, value in changes.items():
+        setattr(api_key, name, value)
+    api_key.full_clean()
+    api_key.save()
+    if customers is not None:
+        api_key.customers.set(wanted)
+    after = _audited_state(api_key)
+    diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    if diff:
+        api_key_audit(
+            api_key=api_key, action=ApiKeyAuditEntry.Action.CHANGE, actor=actor, changes=diff
+        )
+    return api_key
+
+
+def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
     if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            api_key.revoked_at = timezone.now()
+            api_key.save(update_fields=["revoked_at"])
+            api_key_audit(api_key=api_key, action=ApiKeyAuditEntry.Action.REVOKE, actor=actor)
     return api_key
 
 
@@ -94,6 +175,8 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if not hmac.compare_digest(_digest(raw_key), api_key.secret_hash) or api_key.is_revoked:
         return None
     now = timezone.now()
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        return None
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now

@@ -20,7 +20,7 @@ class IntegrationForm(forms.ModelForm):
 
     class Meta:
         model = Integration
-        fields = ["customer", "provider_key", "config", "active"]
+        fields = ["customer", "provider_key", "config", "active", "trusted"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,8 +30,16 @@ class IntegrationForm(forms.ModelForm):
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
     form = IntegrationForm
-    list_display = ["id", "customer", "provider_key", "active", "base_url", "updated_at"]
-    list_filter = ["provider_key", "active", "customer__region"]
+    list_display = [
+        "id",
+        "customer",
+        "provider_key",
+        "active",
+        "trusted",
+        "base_url",
+        "updated_at",
+    ]
+    list_filter = ["provider_key", "active", "trusted", "customer__region"]
     search_fields = ["customer__slug", "customer__name", "provider_key"]
     list_select_related = ["customer", "customer__region"]
     readonly_fields = ["created_at", "updated_at"]

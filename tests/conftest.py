@@ -29,8 +29,8 @@ def globex(region_us):
 
 @pytest.fixture
 def api_key(db):
-    """An unrestricted key: (row, raw key)."""
-    return api_key_create(name="test-app")
+    """An admin key (every customer, configuration too): (row, raw key)."""
+    return api_key_create(name="test-app", scope="admin")
 
 
 @pytest.fixture

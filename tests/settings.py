@@ -27,3 +27,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"switchyard-test-{os.getpid()}.sqlite3")
     }
+
+# Tests fail authentication on purpose from one address; the throttle has tests of its own.
+SWITCHYARD_AUTH_FAILURES_PER_MINUTE = 100_000

@@ -2,9 +2,9 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from config.api.permissions import scope_require_admin
 from config.api.problems import ProblemConflict
 from credentials import selectors, services
 from credentials.api.serializers import (
@@ -45,10 +45,9 @@ class CredentialViewSet(viewsets.GenericViewSet):
     def create(self, request):
         serializer = CredentialCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        restricted = request.auth is not None and request.auth.customers.exists()
-        if restricted and serializer.validated_data["customer"] is None:
-            # Shared credentials serve customers this key may not see.
-            raise PermissionDenied("This API key may only create customer-specific credentials.")
+        if serializer.validated_data["customer"] is None:
+            # A global, region or tier credential serves customers beyond any one app.
+            scope_require_admin(request, "A credential not owned by one customer")
         try:
             credential = services.credential_create(
                 **serializer.validated_data, created_by=request.auth

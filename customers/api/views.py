@@ -4,7 +4,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from config.api.permissions import UnrestrictedKeyForWrites
+from config.api.permissions import AdminScopeForWrites
 from customers import selectors, services
 from customers.api.serializers import CustomerSerializer, CustomerUpdateSerializer, RegionSerializer
 
@@ -13,7 +13,7 @@ __all__ = ("CustomerViewSet", "RegionViewSet")
 
 class RegionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = RegionSerializer
-    permission_classes = [IsAuthenticated, UnrestrictedKeyForWrites]
+    permission_classes = [IsAuthenticated, AdminScopeForWrites]
 
     def get_queryset(self):
         return selectors.region_list()
@@ -34,7 +34,7 @@ class RegionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 )
 class CustomerViewSet(viewsets.GenericViewSet):
     serializer_class = CustomerSerializer
-    permission_classes = [IsAuthenticated, UnrestrictedKeyForWrites]
+    permission_classes = [IsAuthenticated, AdminScopeForWrites]
     lookup_field = "slug"
     http_method_names = ["get", "post", "patch", "head", "options"]
 

@@ -22,7 +22,16 @@ class IntegrationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Integration
-        fields = ["id", "customer", "provider", "config", "active", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "customer",
+            "provider",
+            "config",
+            "active",
+            "trusted",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def __init__(self, *args, customers=None, **kwargs):

@@ -1,13 +1,17 @@
 """Provider catalogue and integrations: thin views over integrations.selectors/services."""
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.permissions import scope_require_admin
 from config.api.problems import ProblemConflict
 from credentials.services import CredentialNotConfigured
 from customers.selectors import customers_visible_to
@@ -102,6 +106,9 @@ class IntegrationViewSet(viewsets.GenericViewSet):
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if serializer.validated_data.get("trusted"):
+            # Trusted means shared credentials may go to its base_url: an admin's call.
+            scope_require_admin(request, "A trusted integration")
         integration = services.integration_create(**serializer.validated_data)
         return Response(self.get_serializer(integration).data, status=status.HTTP_201_CREATED)
 
@@ -109,8 +116,19 @@ class IntegrationViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def check(self, request, pk):
         integration = self.get_object()
+        # A check holds a web worker while the provider answers: one at a time per key, so a
+        # key cannot tie up the workers with slow destinations.
+        lock = f"switchyard:integration-check:{request.auth.pk}"
+        if not cache.add(lock, 1, timeout=settings.SWITCHYARD_CHECK_DEADLINE_SECONDS + 5):
+            raise Throttled(
+                wait=settings.SWITCHYARD_CHECK_DEADLINE_SECONDS,
+                detail="A connection check for this API key is already running; retry when "
+                "it has finished.",
+            )
         try:
             outcome = services.integration_check(integration=integration)
         except CredentialNotConfigured as exc:
             raise ProblemConflict(str(exc)) from None
+        finally:
+            cache.delete(lock)
         return Response(CheckResultSerializer(outcome.as_dict() | {"ok": outcome.ok}).data)

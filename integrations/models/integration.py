@@ -35,6 +35,12 @@ class Integration(models.Model):
     active = models.BooleanField(
         default=True, help_text="Only an active integration routes capabilities and checks."
     )
+    trusted = models.BooleanField(
+        default=False,
+        help_text="Set by an admin: credentials shared by several customers (global, region, "
+        "tier) may be sent to this integration's base_url. Without it they go only to the "
+        "provider's own hosts.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

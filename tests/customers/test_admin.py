@@ -27,7 +27,9 @@ def test_region_changelist(staff, acme):
 
 
 def test_adding_an_api_key_shows_it_once_and_stores_only_its_hash(staff, acme):
-    response = staff.post("/admin/customers/apikey/add/", {"name": "crm", "customers": [acme.pk]})
+    response = staff.post(
+        "/admin/customers/apikey/add/", {"name": "crm", "scope": "app", "customers": [acme.pk]}
+    )
     assert response.status_code == 200
     raw = re.search(r'id="raw-api-key"[^>]*>(sy_[^<]+)<', response.content.decode()).group(1)
     api_key = ApiKey.objects.get(name="crm")
@@ -47,3 +49,38 @@ def test_revoke_action(staff, api_key):
     )
     row.refresh_from_db()
     assert row.revoked_at is not None
+    assert row.audit_entries.filter(action="revoke", actor="user:admin").exists()
+
+
+def test_admin_scope_with_customers_is_refused_and_changes_are_audited(staff, acme, globex):
+    refused = staff.post(
+        "/admin/customers/apikey/add/", {"name": "ops", "scope": "admin", "customers": [acme.pk]}
+    )
+    assert refused.status_code == 200
+    assert "cannot be limited to customers" in refused.content.decode()
+    assert not ApiKey.objects.filter(name="ops").exists()
+
+    staff.post(
+        "/admin/customers/apikey/add/", {"name": "crm", "scope": "app", "customers": [acme.pk]}
+    )
+    key = ApiKey.objects.get(name="crm")
+    assert key.audit_entries.get().action == "create"
+    staff.post(
+        f"/admin/customers/apikey/{key.pk}/change/",
+        {
+            "name": "crm",
+            "scope": "app",
+            "customers": [acme.pk, globex.pk],
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "audit_entries-TOTAL_FORMS": "0",
+            "audit_entries-INITIAL_FORMS": "1",
+            "audit_entries-MIN_NUM_FORMS": "0",
+            "audit_entries-MAX_NUM_FORMS": "1000",
+        },
+    )
+    change = key.audit_entries.get(action="change")
+    assert change.actor == "user:admin"
+    assert change.changes == {"customers": [["acme"], ["acme", "globex"]]}
+    page = staff.get(f"/admin/customers/apikey/{key.pk}/change/").content.decode()
+    assert "Audit log" in page and "user:admin" in page

@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api.pagination import CursorPagination
+from config.api.permissions import scope_require_admin
 from credentials.selectors import credential_get
 from customers.selectors import customer_get
 from webhooks import selectors, services
@@ -125,6 +126,9 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
     def create(self, request):
         data = SubscriptionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if data.validated_data["allow_private"]:
+            # Internal apps live on private networks, but only an admin may aim Switchyard there.
+            scope_require_admin(request, "allow_private on a subscription")
         slug = data.validated_data.pop("customer", None)
         restricted = request.auth is not None and request.auth.customers.exists()
         if slug is None and restricted:

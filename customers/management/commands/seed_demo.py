@@ -43,7 +43,9 @@ class Command(BaseCommand):
             ApiKey.objects.filter(name=DEMO_KEY_NAME).exists() and os.path.exists(key_file)
         ):
             ApiKey.objects.filter(name=DEMO_KEY_NAME).delete()
-            _, raw_key = api_key_create(name=DEMO_KEY_NAME)
+            _, raw_key = api_key_create(
+                name=DEMO_KEY_NAME, scope=ApiKey.Scope.ADMIN, actor="command:seed_demo"
+            )
             with open(key_file, "w") as handle:
                 handle.write(raw_key)
             os.chmod(key_file, 0o600)
