@@ -235,3 +235,25 @@ def test_bad_input_is_a_problem_naming_the_field(
 def test_restricted_key_cannot_validate_for_other_customers(restricted_api, globex):
     response = _validate(restricted_api, "trello.move_card", {}, customer="globex")
     assert response.status_code == 400 and "customer" in response.json()["errors"]
+
+
+def test_one_check_at_a_time_per_key(api, api_key, acme, fake_provider, api_credential):
+    from django.core.cache import cache
+
+    integration = integration_create(
+        customer=acme, provider_key="selenium", config={"base_url": f"{fake_provider.url}/selenium"}
+    )
+    lock = f"switchyard:integration-check:{api_key[0].pk}"
+    assert cache.add(lock, 1)  # as a check of this key still running would hold it
+    busy = api.post(f"/api/v1/integrations/{integration.pk}/check/")
+    assert busy.status_code == 429
+    assert busy["Content-Type"] == "application/problem+json"
+    assert "already running" in busy.json()["detail"]
+    cache.delete(lock)
+    assert api.post(f"/api/v1/integrations/{integration.pk}/check/").json()["ok"] is True
+    # Released after success and after a refusal alike.
+    assert cache.add(lock, 1)
+    cache.delete(lock)
+    trello = integration_create(customer=acme, provider_key="trello")
+    assert api.post(f"/api/v1/integrations/{trello.pk}/check/").status_code == 409
+    assert api.post(f"/api/v1/integrations/{integration.pk}/check/").status_code == 200
