@@ -37,6 +37,10 @@ test: install browser lint
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The demo integrations call the fake provider on loopback, which egress refuses unless it is
+# allowed; any SWITCHYARD_EGRESS_ALLOW already set is kept, the fake provider appended.
+comma := ,
+run: export SWITCHYARD_EGRESS_ALLOW := $(if $(SWITCHYARD_EGRESS_ALLOW),$(SWITCHYARD_EGRESS_ALLOW)$(comma))127.0.0.1:$(or $(FAKEPROVIDER_PORT),9100)
 run: install
 	@mkdir -p var
 	DEBUG=true $(BIN)/python manage.py migrate --no-input

@@ -212,6 +212,8 @@ class Bench:
             ).decode(),
             "SWITCHYARD_WORKERS": str(workers),
             "SWITCHYARD_DISPATCH_INTERVAL_SECONDS": "0.05",
+            # The fake provider listens on loopback, which egress refuses unless allowed.
+            "SWITCHYARD_EGRESS_ALLOW": "127.0.0.1",
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         }
         self.database = self.admin_url = self.redis_url = None

@@ -61,6 +61,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Frame variables and POST fields marked sensitive stay hidden on the DEBUG page as well.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.AlwaysSafeExceptionReporterFilter"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -241,6 +243,9 @@ SWITCHYARD_SEND_BATCH = env_int("SWITCHYARD_SEND_BATCH", 50)
 SWITCHYARD_SEND_BATCH_SECONDS = float(env_str("SWITCHYARD_SEND_BATCH_SECONDS", "10"))
 # Pooled HTTP sessions are rebuilt after this long, so DNS changes reach long-lived workers.
 SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS = env_int("SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS", 300)
+# Non-public destinations outbound calls may reach anyway (integrations/egress.py): entries
+# `host:port`, `host` or a CIDR range, e.g. "127.0.0.1:9100,selenium-hub:4444,10.20.0.0/16".
+SWITCHYARD_EGRESS_ALLOW = env_list("SWITCHYARD_EGRESS_ALLOW", [])
 
 # --- Security (production) ------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = (

@@ -148,6 +148,7 @@ def _audit(*, credential, action, actor, from_version=None, to_version=None, rea
     )
 
 
+@sensitive_variables()
 def _plaintext(version: CredentialVersion) -> bytes:
     return keyring().decrypt(
         version.key_id,
@@ -371,6 +372,7 @@ def _rank(credential: Credential, customer: Customer) -> tuple[int, int]:
     return (len(_SCOPE_RANK) if foreign else 0) + _SCOPE_RANK.index(level), credential.pk
 
 
+@sensitive_variables("fields")
 def credential_resolve(
     *, provider: str, customer: Customer, purpose: str = Credential.Purpose.API
 ) -> ResolvedCredential:

@@ -13,16 +13,18 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 from django.core.serializers.json import DjangoJSONEncoder
+from django.views.decorators.debug import sensitive_variables
 from rest_framework.exceptions import ValidationError
 
 from customers.models import Customer
-from integrations import selectors
+from integrations import egress, selectors
 from integrations.capabilities import CAPABILITIES, stages_of
-from integrations.deliveries.http import MAX_RESPONSE_BYTES, session_for
-from integrations.masking import Masker, excerpt
+from integrations.egress import MAX_RESPONSE_BYTES
+from integrations.masking import excerpt, masker_for
 from integrations.models import Integration
 from integrations.providers.base import (
     BaseProvider,
@@ -39,6 +41,7 @@ __all__ = (
     "DEFAULT_TIMEOUT",
     "RECORD_BODY_BYTES",
     "CallOutcome",
+    "CallScope",
     "PreparedCall",
     "action_prepare",
     "connection_check",
@@ -165,13 +168,17 @@ def _prepare_capability(*, customer: Customer, action: str, input: Mapping) -> P
     )
 
 
-def action_prepare(*, customer: Customer, action: str, input: dict) -> PreparedCall:
+def action_prepare(
+    *, customer: Customer, action: str, input: dict, allow_internal: bool = False
+) -> PreparedCall:
     """Resolve ``action`` (a capability such as ``workflow.proceed``, or ``<provider>.<operation>``)
     for ``customer`` and validate ``input``.
 
     Raises ``rest_framework.exceptions.ValidationError`` naming the field: ``{"action": [...]}``
     for an unknown action, provider or operation, or a missing integration;
-    ``{"input": {field: [...]}}`` for invalid input (including unknown stage names)."""
+    ``{"input": {field: [...]}}`` for invalid input (including unknown stage names).
+    ``allow_internal``: the platform itself may prepare internal operations (fan-out); callers
+    of the API never may."""
     if not isinstance(input, Mapping):
         raise _invalid("input", "Expected a JSON object.")
     if action in CAPABILITIES:
@@ -193,6 +200,12 @@ def action_prepare(*, customer: Customer, action: str, input: dict) -> PreparedC
         raise _invalid(
             "action", f"Unknown operation '{operation_name}' for {provider.key}. Known: {known}."
         )
+    if operation.internal and not allow_internal:
+        raise _invalid(
+            "action",
+            f"'{action}' is run by Switchyard itself (fan-out of events to subscriptions) and "
+            "cannot be requested through the API.",
+        )
     integration = selectors.integration_active_get(customer=customer, provider_key=provider.key)
     if integration is None and provider.requires_integration:
         raise _invalid(
@@ -208,6 +221,7 @@ def action_prepare(*, customer: Customer, action: str, input: dict) -> PreparedC
     )
 
 
+@sensitive_variables("credentials")
 def operation_execute(
     *,
     call: PreparedCall,
@@ -217,12 +231,15 @@ def operation_execute(
     integration: Integration | None = None,
     idempotency_key: str | None = None,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    credential_shared: bool = False,
 ) -> CallOutcome:
     """Send ``call`` through ``session`` (no redirects, ``timeout`` = (connect, read)) and classify
     the answer. Never raises for provider or network failures.
 
     ``integration``: the call's integration when the caller already holds it (a worker loads a
-    batch's with the deliveries); otherwise it is read by ``call.integration_id``."""
+    batch's with the deliveries); otherwise it is read by ``call.integration_id``.
+    ``credential_shared``: ``credentials`` serve several customers (global, region, tier), so
+    they go only to the provider's own hosts or a trusted integration's base URL."""
     provider = get_provider(call.provider_key)
     operation = provider.operations.get(call.operation)
     if integration is None and call.integration_id:
@@ -244,6 +261,11 @@ def operation_execute(
         session=session,
         idempotency_key=idempotency_key,
         timeout=timeout,
+        scope=CallScope(
+            customer_id=customer.pk,
+            credential_shared=credential_shared,
+            trusted=bool(integration and integration.trusted),
+        ),
     )
     if outcome.ok and call.capability:
         binding = provider.capabilities[call.capability]
@@ -253,15 +275,19 @@ def operation_execute(
     return outcome
 
 
+@sensitive_variables("credentials")
 def connection_check(
     *,
     integration: Integration,
     credentials: Mapping[str, str],
     session: requests.Session,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    credential_shared: bool = False,
+    deadline: float | None = None,
 ) -> CallOutcome:
     """A cheap authenticated read (Trello members/me, Grid /status, …) to prove the integration
-    and credential work; classified exactly like an operation."""
+    and credential work; classified exactly like an operation. ``deadline``: the total seconds
+    the call may take (an egress session's; the attempt deadline otherwise)."""
     provider = get_provider(integration.provider_key)
     if provider.check_operation is None:
         return CallOutcome(
@@ -279,11 +305,52 @@ def connection_check(
         session=session,
         idempotency_key=None,
         timeout=timeout,
+        deadline=deadline,
+        scope=CallScope(
+            customer_id=integration.customer_id,
+            credential_shared=credential_shared,
+            trusted=integration.trusted,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """Who a call is for and what its credential may reach (DESIGN §10)."""
+
+    customer_id: int | None
+    credential_shared: bool = False
+    trusted: bool = False
+
+
+def _shared_credential_refusal(
+    provider: BaseProvider, config: Mapping, scope: CallScope, url: str
+) -> Interpretation | None:
+    """A credential shared by several customers is sent only to the provider's own hosts or
+    to the base URL of an integration an admin marked trusted; a customer's own credential may
+    go wherever its integration points (egress rules still apply)."""
+    if not scope.credential_shared or scope.trusted:
+        return None
+    host = urlsplit(url).hostname or ""
+    if host in provider.own_hosts(config):
+        return None
+    return Interpretation(
+        Outcome.TERMINAL,
+        error=f"The {provider.name} credential serving this customer is shared by several "
+        f"customers (global, region or tier); it is sent only to {provider.name}'s own hosts "
+        f"or to a base_url an admin marked trusted, not to '{host}'. Give the customer its own "
+        "credential, or have an admin mark the integration trusted.",
+        error_class="credential_not_allowed",
     )
 
 
 class _ResponseTooLarge(Exception):
     pass
+
+
+def _egress_refused(exc: Exception) -> Interpretation:
+    """Terminal: the egress policy refused the destination (the message names host and address)."""
+    return Interpretation(Outcome.TERMINAL, error=str(exc), error_class="egress_refused")
 
 
 def _read_limited(response: requests.Response) -> bytes:
@@ -295,6 +362,9 @@ def _read_limited(response: requests.Response) -> bytes:
     return bytes(body)
 
 
+# Every local: the credentials, the request built with them, and the library frames below that
+# hold both (and the answer, which may echo them) under names of their own.
+@sensitive_variables()
 def _send(
     *,
     provider: BaseProvider,
@@ -306,14 +376,17 @@ def _send(
     session: requests.Session,
     idempotency_key: str | None,
     timeout: tuple[float, float],
+    scope: CallScope,
+    deadline: float | None = None,
 ) -> CallOutcome:
     started = time.monotonic()
-    masker = Masker(credentials=credentials, secret_headers=provider.secret_header_names(config))
+    masker = masker_for(credentials, provider.secret_header_names(config))
 
     def finish(interpretation: Interpretation, **records) -> CallOutcome:
         return CallOutcome(
             outcome=str(interpretation.outcome),
-            result=interpretation.result,
+            # Built from the provider's answer, which may echo what it was sent (credentials).
+            result=masker.value(interpretation.result),
             error=masker.text(interpretation.error),
             retry_after=interpretation.retry_after,
             error_class=interpretation.error_class,
@@ -330,7 +403,11 @@ def _send(
             )
         )
     ctx = CallContext(
-        config=config, credentials=credentials, region=region, idempotency_key=idempotency_key
+        config=config,
+        credentials=credentials,
+        region=region,
+        idempotency_key=idempotency_key,
+        customer_id=scope.customer_id,
     )
     base_url = provider.base_url(config=config, region=region)
     try:
@@ -341,13 +418,18 @@ def _send(
         return finish(
             Interpretation(Outcome.TERMINAL, error=str(exc), error_class="not_configured")
         )
+    except egress.EgressRefused as exc:
+        return finish(_egress_refused(exc))
+    url = built.url or base_url + built.path
+    if refusal := _shared_credential_refusal(provider, config, scope, url):
+        return finish(refusal)
     provider.authenticate(ctx, built)
-    if built.public_only:
-        session = session_for(provider.key, public_only=True)
+    if built.allow_private:
+        session = egress.session_for(provider.key, allow_private=True)
     prepared = session.prepare_request(
         requests.Request(
             built.method,
-            built.url or base_url + built.path,
+            url,
             params=built.params,
             data=built.content,
             json=built.json,
@@ -361,12 +443,18 @@ def _send(
         "body": masker.text(excerpt(prepared.body, RECORD_BODY_BYTES)),
     }
     settings = session.merge_environment_settings(prepared.url, {}, True, None, None)
+    if deadline is not None:
+        settings["deadline"] = deadline  # only egress sessions (DeadlineSession) take one
     try:
         raw = session.send(prepared, timeout=timeout, allow_redirects=False, **settings)
         try:
             body = _read_limited(raw)
         finally:
             raw.close()
+    except egress.EgressRefused as exc:
+        # Before the Timeout and ConnectionError branches: a refusal is not a network failure
+        # and retrying cannot change the policy's answer.
+        return finish(_egress_refused(exc), request=request_record)
     except requests.Timeout as exc:
         kind = "connect_timeout" if isinstance(exc, requests.ConnectTimeout) else "read_timeout"
         return finish(

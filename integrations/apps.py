@@ -8,4 +8,5 @@ class IntegrationsConfig(AppConfig):
         from integrations import providers, registry  # noqa: F401  (imports register providers)
 
         registry.freeze()
+        from integrations import checks  # noqa: F401  (registers the system checks)
         from integrations.deliveries import metrics  # noqa: F401  (registers its collector)

@@ -133,8 +133,11 @@ def provider_catalogue() -> dict:
                     ]
                     for purpose, fields in provider.credential_fields.items()
                 },
+                # Internal operations (fan-out) are the platform's own; callers cannot use them.
                 "operations": [
-                    _operation_entry(provider, op) for op in provider.operations.values()
+                    _operation_entry(provider, op)
+                    for op in provider.operations.values()
+                    if not op.internal
                 ],
                 "capabilities": [
                     {"name": name, "operation": binding.operation}

@@ -2,11 +2,13 @@
 
 from collections.abc import Mapping
 
-import requests
+from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from credentials.services import CredentialNotConfigured, credential_resolve
 from customers.models import Customer
-from integrations.actions import CallOutcome, connection_check
+from integrations import egress
+from integrations.actions import DEFAULT_TIMEOUT, CallOutcome, connection_check
 from integrations.models import Integration
 from integrations.providers.base import CredentialPurpose
 from integrations.registry import get_provider
@@ -47,10 +49,10 @@ def integration_update(*, integration: Integration, **changes) -> Integration:
     return integration
 
 
-def integration_check(
-    *, integration: Integration, session: requests.Session | None = None
-) -> CallOutcome:
-    """Run the provider's cheap authenticated read with the credential that calls would use now.
+@sensitive_variables("fields", "resolved")
+def integration_check(*, integration: Integration) -> CallOutcome:
+    """Run the provider's cheap authenticated read with the credential that calls would use now,
+    within SWITCHYARD_CHECK_DEADLINE_SECONDS.
 
     Raises ``CredentialNotConfigured`` when the provider needs a credential
     and none resolves for the integration's customer."""
@@ -65,14 +67,14 @@ def integration_check(
         if provider.missing_credentials({}):
             raise
         fields, shared = {}, False
-    if session is not None:
-        return connection_check(
-            integration=integration, credentials=fields, session=session, credential_shared=shared
-        )
-    with requests.Session() as own_session:
-        return connection_check(
-            integration=integration,
-            credentials=fields,
-            session=own_session,
-            credential_shared=shared,
-        )
+    # Through egress like every call, held to a short total deadline: a check runs in a web
+    # worker, which a slow or dripping server must not tie up.
+    deadline = float(settings.SWITCHYARD_CHECK_DEADLINE_SECONDS)
+    return connection_check(
+        integration=integration,
+        credentials=fields,
+        session=egress.session_for(provider.key),
+        timeout=(min(DEFAULT_TIMEOUT[0], deadline), min(DEFAULT_TIMEOUT[1], deadline)),
+        deadline=deadline,
+        credential_shared=shared,
+    )

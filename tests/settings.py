@@ -7,6 +7,10 @@ from pathlib import Path
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 # A fixed vault key, inherited by the worker / dispatcher processes that end-to-end tests start.
 os.environ.setdefault("SWITCHYARD_ENCRYPTION_KEYS", "c3dpdGNoeWFyZC10ZXN0LXZhdWx0LWtleS0zMmJ5dGU=")
+# The tests' own servers (fake provider, live server, subscribers) listen on loopback, which
+# egress refuses unless allowed; inherited by the processes end-to-end tests start. Egress
+# tests narrow it with override_settings.
+os.environ.setdefault("SWITCHYARD_EGRESS_ALLOW", "127.0.0.1,::1,localhost")
 
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, MIDDLEWARE, Q_CLUSTER

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from credentials.crypto import keyring
 from credentials.services import credential_verification_secrets
@@ -70,6 +71,8 @@ class ReceivingEndpoint:
     cached: bool
 
 
+# Every local: the secrets, and the frames below that hold them under other names.
+@sensitive_variables()
 def endpoint_receiving(
     *, provider: str, endpoint_id, refresh: bool = False
 ) -> ReceivingEndpoint | None:
@@ -168,6 +171,7 @@ def secret_aad(subscription_id: int, version: int) -> bytes:
     return f"switchyard.subscription-secret.v1|{subscription_id}|{version}".encode()
 
 
+@sensitive_variables()
 def _signing_secrets(subscription: Subscription) -> list[str]:
     """Current first, then every version still in its grace period."""
     now = timezone.now()
@@ -193,11 +197,22 @@ class OutboundMessage:
     secrets: list[str] = field(repr=False)
 
 
-def outbound_message(*, subscription_id: int, event_id: int) -> OutboundMessage | None:
-    """What to send to an active subscription for an event; None if either is gone or the
-    subscription was disabled meanwhile."""
-    subscription = Subscription.objects.filter(pk=subscription_id, active=True).first()
-    event = InboundEvent.objects.filter(pk=event_id, envelope__isnull=False).first()
+def outbound_message(
+    *, subscription_id: int, event_id: int, customer_id: int | None
+) -> OutboundMessage | None:
+    """What to send to an active subscription for an event of ``customer_id`` (the delivery's
+    customer); None if either is gone, the subscription was disabled meanwhile, or either
+    belongs to another customer (a global subscription serves every customer)."""
+    if customer_id is None:
+        return None
+    subscription = (
+        Subscription.objects.filter(pk=subscription_id, active=True)
+        .filter(Q(customer__isnull=True) | Q(customer_id=customer_id))
+        .first()
+    )
+    event = InboundEvent.objects.filter(
+        pk=event_id, envelope__isnull=False, endpoint__customer_id=customer_id
+    ).first()
     if subscription is None or event is None:
         return None
     return OutboundMessage(

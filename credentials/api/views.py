@@ -1,4 +1,5 @@
 from django.http import Http404
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -42,6 +43,7 @@ class CredentialViewSet(viewsets.GenericViewSet):
         return Response(CredentialSerializer(self.get_object()).data)
 
     @extend_schema(request=CredentialCreateSerializer, responses={201: CredentialSerializer})
+    @sensitive_variables("serializer")  # its repr shows the request data: the fields
     def create(self, request):
         serializer = CredentialCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -58,6 +60,7 @@ class CredentialViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=CredentialRotateSerializer, responses=CredentialSerializer)
     @action(detail=True, methods=["post"])
+    @sensitive_variables("serializer")
     def rotate(self, request, pk):
         credential = self.get_object()
         serializer = CredentialRotateSerializer(data=request.data)

@@ -18,15 +18,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
 from config.db import update_fields_many
 from customers.models import ApiKey
 from customers.selectors import customers_visible_to
+from integrations import egress
 from integrations.actions import CallOutcome, PreparedCall, action_prepare, operation_execute
 from integrations.capabilities import CAPABILITIES
-from integrations.deliveries.http import session_for
 from integrations.limits.services import Deferral, SendPermits, rate_limit_quotas, send_settled
 from integrations.models import Delivery, DeliveryAttempt, Integration
 from integrations.outbox import enqueue_batches, enqueued_until
@@ -111,8 +112,11 @@ def delivery_create(
     action: str,
     input: dict,
     idempotency_key: str | None = None,
+    internal: bool = False,
 ) -> tuple[Delivery, bool]:
     """Validate and store a delivery, queueing it on commit. Returns (delivery, replayed).
+
+    ``internal``: the platform's own call (fan-out), which may use internal operations.
 
     With ``idempotency_key`` (Stripe semantics, scoped to the API key): the same key and body
     return the original delivery; a different body is a 422; a concurrent first request still
@@ -131,7 +135,9 @@ def delivery_create(
         raise ValidationError({"customer": [f"Unknown customer '{customer}'."]})
     if not customer_row.active:
         raise ValidationError({"customer": [f"Customer '{customer}' is inactive."]})
-    call = action_prepare(customer=customer_row, action=action, input=input)
+    call = action_prepare(
+        customer=customer_row, action=action, input=input, allow_internal=internal
+    )
     integration = Integration.objects.filter(pk=call.integration_id).first()
     policy = _policy(call.provider_key, integration)
     # While its customer has fewer deliveries queued or in flight than a cluster has workers
@@ -233,7 +239,8 @@ class _BatchCache:
     taken ahead, and how many sends per provider and customer are still to come (the most
     slots worth taking)."""
 
-    credentials: dict = field(default_factory=dict)
+    # Plaintext credential fields: never in a repr or an error report.
+    credentials: dict = field(default_factory=dict, repr=False)
     versions_used: set = field(default_factory=set)
     permits: SendPermits = field(default_factory=SendPermits)
     to_come: Counter = field(default_factory=Counter)
@@ -296,6 +303,7 @@ def _settle(settlements: list[_Settlement]) -> dict[int, str | None]:
     return results
 
 
+@sensitive_variables("resolved", "found")
 def _resolve_credentials(delivery: Delivery, cache: _BatchCache):
     """(credential fields, resolved credential or None) for the call, or raise
     CredentialNotConfigured. Providers whose API needs no secret go without."""
@@ -376,6 +384,7 @@ def _defer(delivery: Delivery, deferral: Deferral) -> str | None:
     return Status.PENDING if returned else None
 
 
+@sensitive_variables("credentials", "resolved")
 def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None:
     """Send one claimed delivery; its settlement, or the result of deferring it unsent."""
     from credentials.services import CredentialNotConfigured
@@ -422,13 +431,17 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None
             call=call,
             customer=delivery.customer,
             credentials=credentials,
-            session=session_for(delivery.provider_key),
+            session=egress.session_for(delivery.provider_key),
             integration=delivery.integration,
             idempotency_key=str(delivery.key),
             timeout=_attempt_timeout(delivery),
+            credential_shared=bool(resolved and resolved.shared),
         )
         send_settled(delivery_id=delivery.pk, outcome=outcome, permit=permit, **scope)
-        dead_reason = None
+        # A destination the egress policy refuses is a configuration matter (base_url, URL or
+        # SWITCHYARD_EGRESS_ALLOW), not the provider's answer.
+        refused = outcome.error_class == "egress_refused"
+        dead_reason = Delivery.DeadReason.CONFIGURATION if refused else None
         if resolved is not None:
             cache.versions_used.add(resolved.version_id)
     decision = decide_retry(

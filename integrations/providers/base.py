@@ -19,7 +19,10 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from django.db import models
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
+
+from integrations import egress
 
 __all__ = (
     "ERROR_EXCERPT_CHARS",
@@ -99,8 +102,9 @@ class ProviderRequest:
 
     ``url`` replaces base URL + path when the destination is data rather than configuration (an
     outbound subscription's URL); ``content`` is sent as is instead of ``json`` when an
-    operation signs the exact bytes (Standard Webhooks); ``public_only`` sends it through a
-    session that refuses to connect to a non-public address (SSRF, DNS rebinding)."""
+    operation signs the exact bytes (Standard Webhooks); ``allow_private`` sends it through the
+    egress session that may reach non-public addresses (a subscription an admin allowed so);
+    every other request goes through the egress policy (``integrations.egress``)."""
 
     method: str
     path: str
@@ -109,7 +113,7 @@ class ProviderRequest:
     headers: dict = field(default_factory=dict)
     url: str | None = None
     content: bytes | None = None
-    public_only: bool = False
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,8 @@ class CallContext:
     credentials: Mapping[str, str]
     region: str | None
     idempotency_key: str | None = None
+    # The delivery's customer: anything an operation loads by id is loaded within it.
+    customer_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,7 @@ class Operation:
     ``build_request(ctx, input) -> ProviderRequest``; ``interpret_success(response, input) -> dict``
     turns a 2xx into the normalised result and may raise ``PayloadInvalid`` for an unusable body.
     Non-2xx answers are classified by the provider (``BaseProvider.classify_error``).
+    ``internal``: run by the platform for itself (fan-out to subscriptions); the API refuses it.
     """
 
     name: str
@@ -172,6 +179,7 @@ class Operation:
     input_serializer: type[serializers.Serializer]
     build_request: Callable[[CallContext, dict], ProviderRequest]
     interpret_success: Callable[[ProviderResponse, dict], dict]
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,7 +220,9 @@ class RetrySerializer(serializers.Serializer):
 
 class BaseUrlField(serializers.CharField):
     """An http(s) URL without query or fragment. Unlike URLField it accepts single-label hosts
-    (``http://selenium-hub:4444``), which internal services and containers commonly have."""
+    (``http://selenium-hub:4444``), which internal services and containers commonly have. Its
+    destination must pass the egress policy now (public, or in SWITCHYARD_EGRESS_ALLOW); the
+    connection checks again at send time."""
 
     def to_internal_value(self, data):
         url = super().to_internal_value(data)
@@ -224,6 +234,10 @@ class BaseUrlField(serializers.CharField):
             or parts.fragment
         ):
             raise serializers.ValidationError("Enter an http(s) URL without query or fragment.")
+        try:
+            egress.destination_check(url)
+        except egress.EgressRefused as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return url
 
 
@@ -294,6 +308,16 @@ class BaseProvider:
     check_operation: ClassVar[Operation | None] = None
     # Headers that carry secrets for this provider, masked in every stored record.
     secret_headers: ClassVar[tuple[str, ...]] = ()
+    # The only headers of a received webhook that are stored with it (matched case-insensitively):
+    # what ``event_id``/``normalise`` read and operators need, never a signature or credential.
+    # Providers extend this tuple with their own; the generic ones say what sent the body and how.
+    inbound_headers: ClassVar[tuple[str, ...]] = (
+        "Content-Type",
+        "Content-Length",
+        "Transfer-Encoding",
+        "User-Agent",
+        "X-Request-Id",
+    )
     verifies_webhooks: ClassVar[bool] = False
     # How far a signed webhook timestamp may be from now, for schemes that sign one (None: the
     # scheme signs no timestamp); an endpoint's ``tolerance_seconds`` overrides it.
@@ -314,6 +338,12 @@ class BaseProvider:
     def base_url(self, *, config: Mapping, region: str | None) -> str | None:
         url = config.get("base_url") or self.regional_base_urls.get(region or "")
         return (url or self.default_base_url or "").rstrip("/") or None
+
+    def own_hosts(self, config: Mapping) -> frozenset[str]:
+        """The provider's own API hosts: where a credential shared by several customers may
+        be sent without an admin marking the integration trusted."""
+        urls = [self.default_base_url, *self.regional_base_urls.values()]
+        return frozenset(urlsplit(url).hostname for url in urls if url)
 
     def rate_limit(self, config: Mapping) -> dict:
         return dict(config.get("rate_limit") or self.default_rate_limit)
@@ -469,10 +499,12 @@ def parse_json_body(body: bytes) -> dict:
     return payload
 
 
+@sensitive_variables()
 def b64_hmac(secret: str, message: bytes, digestmod) -> str:
     return base64.b64encode(hmac.new(secret.encode(), message, digestmod).digest()).decode()
 
 
+@sensitive_variables()
 def check_secrets(secrets: list[tuple[int, str]], matches: Callable[[str], bool]) -> int:
     """The version of the first secret for which ``matches(secret)`` holds (each compared in
     constant time by the caller); every version is tried so timing does not reveal which."""

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 
 from integrations.constants import (
@@ -125,6 +126,18 @@ class ShopifyProvider(BaseProvider):
     requires_integration = True
     config_serializer = ShopifyConfigSerializer
     secret_headers = (HEADER_SHOPIFY_ACCESS_TOKEN,)
+    # Webhook headers of reference/providers.md §4.1 other than the HMAC.
+    inbound_headers = (
+        *BaseProvider.inbound_headers,
+        HEADER_SHOPIFY_TOPIC,
+        HEADER_SHOPIFY_EVENT_ID,
+        HEADER_SHOPIFY_WEBHOOK_ID,
+        HEADER_SHOPIFY_TRIGGERED_AT,
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-API-Version",
+        "X-Shopify-Sub-Topic",
+        "X-Shopify-Name",
+    )
     verifies_webhooks = True
     operations = {
         "set_order_tags": Operation(
@@ -144,6 +157,10 @@ class ShopifyProvider(BaseProvider):
             return config["base_url"].rstrip("/")
         return f"https://{config['shop']}.myshopify.com" if config.get("shop") else None
 
+    def own_hosts(self, config: Mapping) -> frozenset[str]:
+        # The shop's own myshopify.com host, never a base_url override.
+        return frozenset({f"{config['shop']}.myshopify.com"} if config.get("shop") else ())
+
     def authenticate(self, ctx: CallContext, request: ProviderRequest) -> None:
         request.headers[HEADER_SHOPIFY_ACCESS_TOKEN] = ctx.credentials.get("access_token", "")
 
@@ -155,6 +172,7 @@ class ShopifyProvider(BaseProvider):
             return dataclasses.replace(interpretation, error=error)
         return interpretation
 
+    @sensitive_variables("secrets", "secret")
     def verify(self, body, headers, secrets, url, *, now=None, tolerance=None) -> int:
         signature = headers_lower(headers).get(HEADER_SHOPIFY_HMAC.lower())
         if not signature:

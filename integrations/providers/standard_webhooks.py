@@ -15,9 +15,11 @@ import json
 import time
 from datetime import UTC, datetime
 
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from integrations import egress
 from integrations.constants import (
     HEADER_WEBHOOK_ID,
     HEADER_WEBHOOK_SIGNATURE,
@@ -49,10 +51,12 @@ SCHEME = "v1"
 HEADER_CONTENT_TYPE = "Content-Type"
 
 
+@sensitive_variables()
 def _sign(secret: str, msg_id: str, timestamp: int, payload: str) -> str:
     return Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, tz=UTC), payload)
 
 
+@sensitive_variables()
 def sign_headers(
     *, msg_id: str, body: bytes, secrets: list[str], timestamp: int | None = None
 ) -> dict[str, str]:
@@ -67,6 +71,7 @@ def sign_headers(
     }
 
 
+@sensitive_variables()
 def _matches(secret: str, msg_id: str, timestamp: int, payload: str, signatures: list[str]) -> bool:
     try:
         expected = _sign(secret, msg_id, timestamp, payload).encode()
@@ -82,21 +87,23 @@ class SendInput(serializers.Serializer):
 
 def _send_request(ctx: CallContext, data: dict) -> ProviderRequest:
     # The webhooks app builds on integrations, so it is imported only when a send is built.
-    from webhooks.destinations import DestinationRefused, destination_check
     from webhooks.selectors import outbound_message
 
-    message = outbound_message(subscription_id=data["subscription"], event_id=data["event"])
+    message = outbound_message(
+        subscription_id=data["subscription"], event_id=data["event"], customer_id=ctx.customer_id
+    )
     if message is None:
-        raise NotConfigured("The subscription is disabled or gone, or the event has no envelope.")
+        raise NotConfigured(
+            "The subscription is disabled or gone, or the event has no envelope, or either "
+            "belongs to another customer than the delivery's."
+        )
     if not message.secrets:
         raise NotConfigured("The subscription has no unexpired signing secret.")
     if not ctx.idempotency_key:
         raise NotConfigured("A send needs the delivery's stable id for webhook-id.")
-    try:
-        # Checked again at send time: the name may resolve elsewhere than when it was saved.
-        destination_check(message.url, allow_private=message.allow_private)
-    except DestinationRefused as exc:
-        raise NotConfigured(str(exc)) from None
+    # Checked again at send time (the name may resolve elsewhere than when it was saved); an
+    # EgressRefused is a terminal egress_refused outcome. The connection checks once more.
+    egress.destination_check(message.url, allow_private=message.allow_private)
     body = json.dumps(message.envelope, separators=(",", ":")).encode()
     headers = sign_headers(msg_id=ctx.idempotency_key, body=body, secrets=message.secrets)
     headers[HEADER_CONTENT_TYPE] = "application/json"
@@ -106,7 +113,7 @@ def _send_request(ctx: CallContext, data: dict) -> ProviderRequest:
         url=message.url,
         content=body,
         headers=headers,
-        public_only=not message.allow_private,
+        allow_private=message.allow_private,
     )
 
 
@@ -126,6 +133,7 @@ class StandardWebhooksProvider(BaseProvider):
     }
     verifies_webhooks = True
     webhook_tolerance_seconds = 5 * 60
+    inbound_headers = (*BaseProvider.inbound_headers, HEADER_WEBHOOK_ID, HEADER_WEBHOOK_TIMESTAMP)
     operations = {
         "send": Operation(
             "send",
@@ -133,6 +141,7 @@ class StandardWebhooksProvider(BaseProvider):
             SendInput,
             _send_request,
             _send_result,
+            internal=True,
         ),
     }
 
@@ -151,6 +160,7 @@ class StandardWebhooksProvider(BaseProvider):
             )
         return super().interpret(operation, response, input, config)
 
+    @sensitive_variables("secrets", "secret")
     def verify(self, body, headers, secrets, url, *, now=None, tolerance=None) -> int:
         lowered = headers_lower(headers)
         msg_id = lowered.get(HEADER_WEBHOOK_ID)

@@ -1,8 +1,8 @@
 import pytest
-import requests
 
 from credentials.services import credential_create
 from integrations.actions import action_prepare, operation_execute
+from integrations.egress import session_for
 from integrations.services import integration_create
 
 
@@ -15,10 +15,14 @@ def execute(acme):
         if config is not None:
             integration_create(customer=customer, provider_key=action.split(".")[0], config=config)
         call = action_prepare(customer=customer, action=action, input=input)
-        with requests.Session() as session:
-            return operation_execute(
-                call=call, customer=customer, credentials=credentials, session=session, **kwargs
-            )
+        # Through egress, as the delivery engine sends.
+        return operation_execute(
+            call=call,
+            customer=customer,
+            credentials=credentials,
+            session=session_for(call.provider_key),
+            **kwargs,
+        )
 
     return run
 

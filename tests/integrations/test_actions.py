@@ -11,7 +11,7 @@ from integrations.actions import (
     connection_check,
     operation_execute,
 )
-from integrations.deliveries.http import MAX_RESPONSE_BYTES
+from integrations.egress import MAX_RESPONSE_BYTES
 from integrations.services import integration_create
 
 REVIEW, DONE = "5abbe4b7ddc1b351ef961401", "5abbe4b7ddc1b351ef961402"

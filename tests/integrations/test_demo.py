@@ -1,10 +1,10 @@
 import pytest
-import requests
 
 from credentials.models import Credential
 from credentials.services import credential_resolve
 from integrations.actions import action_prepare, operation_execute
 from integrations.demo import DEMO_INTEGRATIONS, demo_integrations_seed
+from integrations.egress import session_for
 from integrations.models import Integration
 from integrations.services import integration_check
 
@@ -18,23 +18,25 @@ def test_demo_integrations_point_at_the_fake_server_and_work(acme, globex, fake_
         ("globex", "miro"),
     }
     assert demo_integrations_seed(fake_url=fake_provider.url) == []  # idempotent
-    with requests.Session() as session:
-        for integration in Integration.objects.all():
-            # The demo stored its credentials encrypted; the check resolves them like calls do.
-            assert integration_check(integration=integration, session=session).ok
-            fields = credential_resolve(
-                provider=integration.provider_key, customer=integration.customer
-            ).fields
-            assert fields == DEMO_INTEGRATIONS[integration.customer.slug][2]
-            call = action_prepare(
-                customer=integration.customer,
-                action="workflow.proceed",
-                input={"item": "a1b2c3d4e5f6a1b2c3d4e5f6", "to": "done"},
-            )
-            outcome = operation_execute(
-                call=call, customer=integration.customer, credentials=fields, session=session
-            )
-            assert outcome.result == {"item": "a1b2c3d4e5f6a1b2c3d4e5f6", "stage": "done"}
+    for integration in Integration.objects.all():
+        # The demo stored its credentials encrypted; the check resolves them like calls do.
+        assert integration_check(integration=integration).ok
+        fields = credential_resolve(
+            provider=integration.provider_key, customer=integration.customer
+        ).fields
+        assert fields == DEMO_INTEGRATIONS[integration.customer.slug][2]
+        call = action_prepare(
+            customer=integration.customer,
+            action="workflow.proceed",
+            input={"item": "a1b2c3d4e5f6a1b2c3d4e5f6", "to": "done"},
+        )
+        outcome = operation_execute(
+            call=call,
+            customer=integration.customer,
+            credentials=fields,
+            session=session_for(integration.provider_key),
+        )
+        assert outcome.result == {"item": "a1b2c3d4e5f6a1b2c3d4e5f6", "stage": "done"}
     paths = [e["path"] for e in fake_provider.journal()]
     assert "/trello/1/cards/a1b2c3d4e5f6a1b2c3d4e5f6" in paths
     assert "/miro/v2/boards/uXjVDemoBoard=/items/a1b2c3d4e5f6a1b2c3d4e5f6" in paths

@@ -122,7 +122,8 @@ def test_subscription_secret_shown_once_and_on_rotation(api):
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:8000/hook", "http://10.0.0.5/hook", "http://localhost/x"]
 )
-def test_private_subscription_url_is_400_unless_allowed(api, url):
+def test_private_subscription_url_is_400_unless_allowed(api, url, settings):
+    settings.SWITCHYARD_EGRESS_ALLOW = []
     body = {"url": url, "event_types": ["*"]}
     refused = api.post("/api/v1/subscriptions/", body, format="json")
     assert refused.status_code == 400

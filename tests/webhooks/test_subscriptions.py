@@ -1,15 +1,16 @@
 """Fan-out to subscribers: a real HTTP server on 127.0.0.1 receives the normalised event and
 checks its signature with the independent ``standardwebhooks`` library."""
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from integrations import egress
+from integrations.egress import EgressRefused, destination_check
 from integrations.models import Delivery
-from webhooks import destinations
-from webhooks.destinations import DestinationRefused, destination_check
 from webhooks.models import InboundEvent, Subscription
 from webhooks.services import subscription_create, subscription_rotate_secret
 
@@ -124,15 +125,20 @@ def test_answer_410_disables_subscription(subscriber, make_endpoint, post_webhoo
     assert Delivery.objects.get().status == Delivery.Status.DEAD
 
 
-def test_private_destination_refused_at_send_time(subscriber, make_endpoint, post_webhook):
+def test_private_destination_refused_at_send_time(
+    subscriber, make_endpoint, post_webhook, settings
+):
     """A subscription allowed once and then no longer allowed is not delivered to."""
     subscription, _ = subscription_create(url=subscriber.url, event_types=["*"], allow_private=True)
     Subscription.objects.filter(pk=subscription.pk).update(allow_private=False)
+    settings.SWITCHYARD_EGRESS_ALLOW = []  # the subscriber's loopback address is not listed
     post_webhook(make_endpoint("shopify"))
     assert subscriber.requests == []
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.DEAD
+    assert delivery.dead_reason == Delivery.DeadReason.CONFIGURATION
     assert "non-public" in delivery.last_error
+    assert delivery.attempt_log.get().error_class == "egress_refused"
 
 
 @pytest.mark.parametrize(
@@ -149,8 +155,9 @@ def test_private_destination_refused_at_send_time(subscriber, make_endpoint, pos
         "http://[::ffff:127.0.0.1]/hook",
     ],
 )
-def test_guard_refuses_private_urls_unless_allowed(url):
-    with pytest.raises(DestinationRefused):
+def test_guard_refuses_private_urls_unless_allowed(url, settings):
+    settings.SWITCHYARD_EGRESS_ALLOW = []
+    with pytest.raises(EgressRefused):
         destination_check(url, allow_private=False)
     destination_check(url, allow_private=True)
 
@@ -161,7 +168,7 @@ def test_guard_accepts_public_address():
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http:///nohost"])
 def test_guard_refuses_non_http_urls(url):
-    with pytest.raises(DestinationRefused):
+    with pytest.raises(EgressRefused):
         destination_check(url, allow_private=True)
 
 
@@ -176,18 +183,26 @@ def test_secret_is_encrypted_at_rest():
 
 
 def test_a_name_rebound_to_a_private_address_is_refused_on_connect(
-    subscriber, make_endpoint, post_webhook, monkeypatch
+    subscriber, make_endpoint, post_webhook, monkeypatch, settings
 ):
-    """DNS rebinding: the guard's lookup saw a public address, the connection reached
-    127.0.0.1. The connected peer is checked before anything is sent."""
+    """DNS rebinding: the send-time check saw a public address, the next answer is 127.0.0.1.
+    The connection resolves and checks for itself, and connects only to what it checked."""
     subscription, _ = subscription_create(url=subscriber.url, event_types=["*"], allow_private=True)
-    Subscription.objects.filter(pk=subscription.pk).update(allow_private=False)
-    monkeypatch.setattr(destinations, "_addresses", lambda host: {"93.184.216.34"})
+    rebinding = subscriber.url.replace("127.0.0.1", "rebind.example")
+    Subscription.objects.filter(pk=subscription.pk).update(allow_private=False, url=rebinding)
+    settings.SWITCHYARD_EGRESS_ALLOW = []
+    answers = iter(["93.184.215.14", "127.0.0.1"])
+
+    def rebind(host, port, family=0):
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(egress, "_getaddrinfo", rebind)
     post_webhook(make_endpoint("shopify"))
     assert subscriber.requests == []
     [attempt] = Delivery.objects.get().attempt_log.all()
-    assert attempt.error_class == "connection_error"
-    assert "127.0.0.1, a loopback, private or otherwise non-public address" in attempt.error
+    assert attempt.error_class == "egress_refused"
+    assert "'rebind.example' resolves to 127.0.0.1, a loopback address" in attempt.error
 
 
 def test_an_allowed_private_destination_still_connects(subscriber, make_endpoint, post_webhook):

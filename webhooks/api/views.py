@@ -2,6 +2,7 @@
 webhooks.services / webhooks.selectors, scoped by the API key."""
 
 from django.http import Http404
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -123,6 +124,7 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
         return Response(SubscriptionSerializer(self.get_object()).data)
 
     @extend_schema(request=SubscriptionCreateSerializer, responses={201: SubscriptionSerializer})
+    @sensitive_variables("secret", "body")
     def create(self, request):
         data = SubscriptionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -144,6 +146,7 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=RotateSecretSerializer, responses={200: SubscriptionSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
+    @sensitive_variables("secret")
     def rotate_secret(self, request, pk):
         subscription = self.get_object()
         data = RotateSecretSerializer(data=request.data)

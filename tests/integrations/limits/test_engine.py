@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from integrations.deliveries import services
-from integrations.deliveries.http import session_for
+from integrations.egress import EgressRefused, session_for
 from integrations.limits.services import rate_limit_quotas
 from integrations.limits.stores import limit_store
 from integrations.models import CircuitBreaker, Delivery
@@ -256,14 +256,13 @@ def test_pooled_session_reads_normal_answers(fake_provider):
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_a_public_only_session_sends_nothing_to_a_private_peer(scheme):
+def test_a_pooled_session_does_not_even_connect_to_a_refused_peer(scheme, settings):
+    settings.SWITCHYARD_EGRESS_ALLOW = []
     with socket.create_server(("127.0.0.1", 0)) as listener:
         url = f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/hook"
-        session = session_for("standard_webhooks", public_only=True)
-        with pytest.raises(requests.ConnectionError, match="non-public address"):
+        session = session_for("standard_webhooks")
+        with pytest.raises(EgressRefused, match="a loopback address"):
             session.post(url, data=b"secret payload", timeout=2)
-        listener.settimeout(2)
-        connection, _ = listener.accept()  # the TCP handshake happened; then nothing
-        with connection:
-            connection.settimeout(2)
-            assert connection.recv(1024) == b""
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # no handshake ever happened

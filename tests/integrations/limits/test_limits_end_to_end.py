@@ -68,7 +68,8 @@ def trello_customer(region, fake_provider):
         }
         if rate_limit:
             config["rate_limit"] = rate_limit
-        integration_create(customer=customer, provider_key="trello", config=config)
+        # A region-wide credential goes only to Trello's own hosts or a trusted base_url.
+        integration_create(customer=customer, provider_key="trello", config=config, trusted=shared)
         return customer
 
     return make
