@@ -57,6 +57,7 @@ def generate_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
 
 
+@sensitive_variables()
 def parse_key(encoded: str) -> bytes:
     """Decode one configured key; ``ValueError`` says what is wrong without echoing the key."""
     try:
@@ -68,6 +69,7 @@ def parse_key(encoded: str) -> bytes:
     return raw
 
 
+@sensitive_variables()
 def _derive(key: bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(key)
 
@@ -81,6 +83,7 @@ class _MasterKey:
 class Keyring:
     """Encrypts under the primary (first) key and decrypts under whichever key a row names."""
 
+    @sensitive_variables("encoded_keys", "encoded", "raw")
     def __init__(self, encoded_keys: list[str] | tuple[str, ...]):
         if not encoded_keys:
             raise ImproperlyConfigured("SWITCHYARD_ENCRYPTION_KEYS is empty.")
@@ -136,6 +139,7 @@ class Keyring:
 
 
 @functools.lru_cache(maxsize=4)
+@sensitive_variables()
 def _keyring_for(encoded_keys: tuple[str, ...]) -> Keyring:
     return Keyring(encoded_keys)
 

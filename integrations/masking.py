@@ -1,17 +1,38 @@
-"""Keep secrets out of stored request/response records and error messages.
+"""Keep secrets out of stored request/response records, results and error messages.
 
 Two layers: headers that carry secrets are replaced wholesale, and every credential value is
-replaced wherever it appears (Trello and GA4 put credentials in the query string, and
-connection errors quote the URL), in plain and URL-encoded form."""
+replaced wherever it appears (Trello and GA4 put credentials in the query string, connection
+errors quote the URL, and servers echo what they were sent), in every form a stored text may
+hold it: plain, JSON-escaped (a secret with ``"``, ``\\`` or non-ASCII echoed inside a JSON
+body), Python-repr-escaped (an error message quoting a parsed JSON value), URL-encoded, base64
+(also inside a larger encoded string such as ``user:secret`` in Basic auth) and hex."""
 
+import base64
+import binascii
+import contextlib
+import functools
+import json
+import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from integrations.constants import SECRET_HEADERS
 
-__all__ = ("MASK", "Masker", "excerpt")
+__all__ = ("MASK", "MIN_SECRET_CHARS", "Masker", "excerpt", "masker_for", "secret_forms")
 
 MASK = "****"
+# A secret shorter than this is masked in plain form only, and only as a whole token (not inside
+# a longer run of letters and digits): its encoded forms are as short and as common as it is.
+MIN_SECRET_CHARS = 4
+# A base64 run that only partly covers a secret is masked when at least this long: shorter runs
+# are as likely to occur by chance in unrelated base64 as to betray the secret.
+MIN_BASE64_CORE_CHARS = 8
+# A text ending in at least this many leading characters of a form (an excerpt cut through a
+# secret) has that tail masked too.
+MIN_PARTIAL_CHARS = 6
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
 def excerpt(body: bytes | str | None, limit: int) -> str:
@@ -22,23 +43,127 @@ def excerpt(body: bytes | str | None, limit: int) -> str:
     return body[:limit]
 
 
+def _json_escaped(text: str) -> set[str]:
+    """``text`` as it appears inside a JSON string: ASCII-only or not, and with ``/`` escaped
+    as ``\\/`` (PHP and some others do)."""
+    forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+    return forms | {form.replace("/", "\\/") for form in forms}
+
+
+def _url_encoded(text: str) -> set[str]:
+    forms = {quote(text, safe=""), quote_plus(text), quote(text)}
+    # Percent escapes are case-insensitive; some encoders write them in lower case.
+    return forms | {_PERCENT_ESCAPE.sub(lambda m: m.group().lower(), form) for form in forms}
+
+
+def _base64_cores(raw: bytes) -> set[str]:
+    """For each of the 3 offsets ``raw`` may start at within a base64 group: the characters of
+    the encoding that depend on ``raw``'s bits only, whatever precedes or follows it. They find
+    ``raw`` inside a larger encoded string (``base64("user:" + secret)``)."""
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + raw).decode().rstrip("=")
+        first = -(-8 * offset // 6)  # first character whose 6 bits all come from raw
+        last = 8 * (offset + len(raw)) // 6  # one past the last such character
+        core = encoded[first:last]
+        if len(core) >= MIN_BASE64_CORE_CHARS:
+            cores.add(core)
+    return cores
+
+
+def secret_forms(value: str) -> set[str]:
+    """Every form of ``value`` that Masker replaces (empty for a secret too short to have any
+    but its plain form, which is masked as a whole token)."""
+    if len(value) < MIN_SECRET_CHARS:
+        return set()
+    raw = value.encode()
+    encoded = {base64.b64encode(raw).decode(), *_base64_cores(raw)}
+    encoded |= {form.rstrip("=") for form in encoded}
+    encoded |= {form.translate(str.maketrans("+/", "-_")) for form in encoded}
+    hexed = binascii.hexlify(raw).decode()
+    forms = {value, hexed, hexed.upper()}
+    forms |= _json_escaped(value)
+    forms |= {repr(value)[1:-1], ascii(value)[1:-1]}
+    # Error excerpts collapse whitespace; bodies are decoded as UTF-8, so a secret a server wrote
+    # in Latin-1 or Windows-1252 reads with U+FFFD in place of its non-ASCII characters.
+    forms.add(" ".join(value.split()))
+    for charset in ("latin-1", "cp1252"):
+        with contextlib.suppress(UnicodeEncodeError):
+            misread = value.encode(charset).decode("utf-8", errors="replace")
+            if len(misread.replace("\ufffd", "")) >= MIN_SECRET_CHARS:
+                forms.add(misread)
+    # A JSON body echoed inside a JSON string escapes the escapes once more.
+    forms |= {twice for once in _json_escaped(value) for twice in _json_escaped(once)}
+    forms |= _url_encoded(value)
+    for form in encoded:
+        forms |= {form, *_json_escaped(form), *_url_encoded(form)}
+    return {form for form in forms if len(form) >= MIN_SECRET_CHARS}
+
+
 class Masker:
+    """Masks the given credentials' values in text (``text``), in JSON-like structures
+    (``value``) and in headers (``headers``, which also masks secret headers wholesale)."""
+
     def __init__(self, *, credentials: Mapping[str, str], secret_headers: Iterable[str] = ()):
         values = {value for value in credentials.values() if isinstance(value, str) and value}
-        variants = {
-            form for value in values for form in (value, quote(value, safe=""), quote_plus(value))
+        forms = set().union(*(secret_forms(value) for value in values))
+        short = {value for value in values if len(value) < MIN_SECRET_CHARS} - forms
+        # Longest first, so a value containing another is masked whole (the regex takes the
+        # first alternative that matches at a position).
+        alternatives = [re.escape(form) for form in sorted(forms, key=len, reverse=True)]
+        alternatives += [
+            rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])"
+            for value in sorted(short, key=len, reverse=True)
+        ]
+        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self._prefixes = {
+            form[:length] for form in forms for length in range(MIN_PARTIAL_CHARS, len(form))
         }
-        # Longest first, so a value containing another is masked whole.
-        self._values = sorted(variants, key=len, reverse=True)
+        self._longest_prefix = max(map(len, self._prefixes), default=0)
         self._headers = SECRET_HEADERS | {name.lower() for name in secret_headers}
 
     def text(self, text: str) -> str:
-        for value in self._values:
-            text = text.replace(value, MASK)
+        if self._pattern is None or not text:
+            return text
+        text = self._pattern.sub(MASK, text)
+        return self._mask_cut_tail(text)
+
+    def _mask_cut_tail(self, text: str) -> str:
+        """An excerpt cut through a secret ends in its first characters: mask those too (a
+        character cut in half by a byte limit decodes as U+FFFD, ignored here)."""
+        body = text.rstrip("\ufffd")
+        for length in range(min(self._longest_prefix, len(body)), MIN_PARTIAL_CHARS - 1, -1):
+            if body[-length:] in self._prefixes:
+                return body[:-length] + MASK + text[len(body) :]
         return text
+
+    def value(self, obj: Any) -> Any:
+        """A copy of a JSON-like value (dicts, lists, strings, numbers) with every string, key
+        or value, masked; a number that spells a secret becomes the mask."""
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, Mapping):
+            return {self.value(key): self.value(item) for key, item in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.value(item) for item in obj]
+        if isinstance(obj, int | float) and not isinstance(obj, bool):
+            return MASK if self.text(str(obj)) != str(obj) else obj
+        return obj
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {
             name: MASK if name.lower() in self._headers else self.text(str(value))
             for name, value in headers.items()
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _masker(values: tuple[str, ...], secret_headers: tuple[str, ...]) -> Masker:
+    return Masker(credentials=dict(enumerate(values)), secret_headers=secret_headers)
+
+
+def masker_for(credentials: Mapping[str, str], secret_headers: Iterable[str] = ()) -> Masker:
+    """A Masker shared by the calls of one credential version: building one costs about a
+    millisecond, as much as a whole send to a fast provider."""
+    values = tuple(sorted(v for v in credentials.values() if isinstance(v, str) and v))
+    return _masker(values, tuple(secret_headers))

@@ -1,26 +1,51 @@
 """Replays: a logged delivery, its attempts and the provider's answers as a JSON fixture, so a
 production failure becomes a regression test (tests/integrations/deliveries/test_replays.py).
 
-Only masked records are exported (attempt logs never hold secrets), and header values on the
-secret-header denylist are masked again in case an old row predates a denylist entry."""
+Only masked records are exported (attempt logs never hold secrets), and they are masked again
+with today's rules (secret headers, every form of the credential versions the attempts used) in
+case an old row predates one of them."""
 
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
-from integrations.constants import SECRET_HEADERS
-from integrations.masking import MASK
-from integrations.models import Delivery
+from integrations.masking import Masker
+from integrations.models import Delivery, DeliveryAttempt
+from integrations.registry import ProviderNotRegistered, get_provider
 
 __all__ = ("REPLAY_FORMAT", "delivery_replay_export")
 
 REPLAY_FORMAT = "switchyard.delivery-replay/1"
 
 
-def _headers(headers: dict) -> dict:
-    return {k: MASK if k.lower() in SECRET_HEADERS else v for k, v in (headers or {}).items()}
+@sensitive_variables("credentials", "fields")
+def _masker(delivery: Delivery, attempts: list[DeliveryAttempt]) -> Masker:
+    """A masker for the credential versions the attempts used (those not revoked since: a
+    revoked version's ciphertext is gone) and the provider's secret headers."""
+    from credentials.crypto import DecryptionFailed
+    from credentials.models import CredentialVersion
+    from credentials.services import version_decrypt
+
+    ids = {a.credential_version_id for a in attempts if a.credential_version_id is not None}
+    versions = CredentialVersion.objects.select_related("credential").filter(pk__in=ids)
+    credentials = {}
+    for version in versions.exclude(key_id=""):
+        try:
+            fields = version_decrypt(version)
+        except DecryptionFailed:
+            continue
+        credentials |= {f"{version.pk}.{name}": value for name, value in fields.items()}
+    config = delivery.integration.config if delivery.integration else {}
+    try:
+        secret_headers = get_provider(delivery.provider_key).secret_header_names(config)
+    except ProviderNotRegistered:
+        secret_headers = ()
+    return Masker(credentials=credentials, secret_headers=secret_headers)
 
 
 def delivery_replay_export(*, delivery: Delivery, name: str, description: str = "") -> dict:
-    attempts = delivery.attempt_log.order_by("number")
+    attempts = list(delivery.attempt_log.order_by("number"))
+    masker = _masker(delivery, attempts)
+    _headers, _text = masker.headers, masker.text
     return {
         "format": REPLAY_FORMAT,
         "name": name,
@@ -46,16 +71,16 @@ def delivery_replay_export(*, delivery: Delivery, name: str, description: str = 
                 "error_class": attempt.error_class,
                 "request": {
                     "method": attempt.request_method,
-                    "url": attempt.request_url,
-                    "headers": _headers(attempt.request_headers),
-                    "body": attempt.request_body,
+                    "url": _text(attempt.request_url),
+                    "headers": _headers(attempt.request_headers or {}),
+                    "body": _text(attempt.request_body),
                 },
                 "response": None
                 if attempt.response_status is None
                 else {
                     "status": attempt.response_status,
-                    "headers": _headers(attempt.response_headers),
-                    "body": attempt.response_body,
+                    "headers": _headers(attempt.response_headers or {}),
+                    "body": _text(attempt.response_body),
                 },
                 "retry_after": attempt.retry_after,
                 "next_delay_seconds": attempt.next_delay_seconds,

@@ -6,6 +6,8 @@ import hmac
 import time
 from datetime import UTC, datetime
 
+from django.views.decorators.debug import sensitive_variables
+
 from integrations.constants import HEADER_STRIPE_SIGNATURE
 from integrations.providers.base import (
     BaseProvider,
@@ -26,10 +28,12 @@ SCHEME = "v1"
 EVENT_PREFIX = "stripe."
 
 
+@sensitive_variables()
 def _signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
+@sensitive_variables()
 def signature_header(*, body: bytes, secret: str, timestamp: int) -> str:
     """A ``Stripe-Signature`` value as Stripe builds it (for tests and the fake server)."""
     return f"t={timestamp},{SCHEME}={_signature(secret, timestamp, body)}"
@@ -67,6 +71,7 @@ class StripeProvider(BaseProvider):
     verifies_webhooks = True
     webhook_tolerance_seconds = 300
 
+    @sensitive_variables("secrets", "secret")
     def verify(self, body, headers, secrets, url, *, now=None, tolerance=None) -> int:
         header = headers_lower(headers).get(HEADER_STRIPE_SIGNATURE.lower())
         if not header:
@@ -79,6 +84,7 @@ class StripeProvider(BaseProvider):
                 f"Timestamp {timestamp} is outside the tolerance of {tolerance:g} s."
             )
 
+        @sensitive_variables()
         def matches(secret: str) -> bool:
             expected = _signature(secret, timestamp, body).encode()
             return any([hmac.compare_digest(expected, sig.encode()) for sig in signatures])

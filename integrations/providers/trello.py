@@ -5,6 +5,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 
 from integrations.capabilities import stage_name, stages_of
@@ -192,6 +193,7 @@ class TrelloProvider(BaseProvider):
         else:
             request.params.update({"key": key, "token": token})
 
+    @sensitive_variables("secrets", "secret")
     def verify(self, body, headers, secrets, url, *, now=None, tolerance=None) -> int:
         signature = headers_lower(headers).get(HEADER_TRELLO_WEBHOOK.lower())
         if not signature:
