@@ -1,3 +1,6 @@
+import contextlib
+import logging
+
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
@@ -5,6 +8,8 @@ from rest_framework import authentication, exceptions, throttling
 from customers.services import api_key_authenticate
 
 __all__ = ("ApiClient", "ApiKeyAuthentication", "FailedAuthenticationThrottle")
+
+logger = logging.getLogger(__name__)
 
 
 class ApiClient:
@@ -36,10 +41,16 @@ class FailedAuthenticationThrottle(throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def blocked_for(self, request) -> float | None:
-        """Seconds until another attempt is allowed, or None when it is allowed now."""
+        """Seconds until another attempt is allowed, or None when it is allowed now. An
+        unreachable cache (Redis down) throttles nothing: API calls must not fail with it."""
         self.key = self.get_cache_key(request, None)
-        self.history = self.cache.get(self.key, [])
         self.now = self.timer()
+        try:
+            self.history = self.cache.get(self.key, [])
+        except Exception:
+            logger.warning("api.auth_throttle_unavailable", exc_info=True)
+            self.history = []
+            return None
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
         return self.wait() if len(self.history) >= self.num_requests else None
@@ -47,7 +58,8 @@ class FailedAuthenticationThrottle(throttling.SimpleRateThrottle):
     def record_failure(self, request) -> None:
         self.blocked_for(request)
         self.history.insert(0, self.now)
-        self.cache.set(self.key, self.history, self.duration)
+        with contextlib.suppress(Exception):  # see blocked_for
+            self.cache.set(self.key, self.history, self.duration)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

@@ -1,5 +1,8 @@
 """Provider catalogue and integrations: thin views over integrations.selectors/services."""
 
+import contextlib
+import logging
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404
@@ -24,6 +27,18 @@ from integrations.api.serializers import (
 )
 
 __all__ = ("ActionValidateView", "IntegrationViewSet", "ProviderCatalogueView")
+
+logger = logging.getLogger(__name__)
+
+
+def _cache_add(key: str, *, timeout: float) -> bool:
+    """Take ``key`` in the shared cache; True when taken, or when the cache is unreachable (a
+    limit on checks must not take the checks down with Redis)."""
+    try:
+        return cache.add(key, 1, timeout=timeout)
+    except Exception:
+        logger.warning("integrations.check_slot_unavailable", exc_info=True)
+        return True
 
 
 class ProviderCatalogueView(APIView):
@@ -119,7 +134,7 @@ class IntegrationViewSet(viewsets.GenericViewSet):
         # A check holds a web worker while the provider answers: one at a time per key, so a
         # key cannot tie up the workers with slow destinations.
         lock = f"switchyard:integration-check:{request.auth.pk}"
-        if not cache.add(lock, 1, timeout=settings.SWITCHYARD_CHECK_DEADLINE_SECONDS + 5):
+        if not _cache_add(lock, timeout=settings.SWITCHYARD_CHECK_DEADLINE_SECONDS + 5):
             raise Throttled(
                 wait=settings.SWITCHYARD_CHECK_DEADLINE_SECONDS,
                 detail="A connection check for this API key is already running; retry when "
@@ -130,5 +145,6 @@ class IntegrationViewSet(viewsets.GenericViewSet):
         except CredentialNotConfigured as exc:
             raise ProblemConflict(str(exc)) from None
         finally:
-            cache.delete(lock)
+            with contextlib.suppress(Exception):
+                cache.delete(lock)
         return Response(CheckResultSerializer(outcome.as_dict() | {"ok": outcome.ok}).data)

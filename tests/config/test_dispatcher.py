@@ -56,9 +56,18 @@ def test_dispatch_stops_cleanly_on_sigterm(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(2)
+    # SIGTERM only once the handlers are installed (they are just before "dispatch.started"):
+    # on a loaded machine start-up alone can take longer than any fixed pause.
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        lines.append(process.stdout.readline())
+        if "dispatch.started" in lines[-1]:
+            break
+    time.sleep(0.3)  # a few passes of the loop
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=10)
+    output = "".join(lines) + output
     assert process.returncode == 0, output
     assert "dispatch.started" in output
     assert "dispatch.stopped" in output

@@ -212,3 +212,18 @@ def test_migration_makes_unrestricted_keys_admin_and_limited_keys_app():
     executor.migrate(executor.loader.graph.leaf_nodes())
     scopes = dict(ApiKey.objects.values_list("name", "scope"))
     assert scopes == {"everything": "admin", "acme-only": "app"}
+
+
+def test_an_unreachable_cache_throttles_nothing_and_fails_nothing(api_key, monkeypatch):
+    """Redis down must not take the API down with it (deliveries are accepted while the broker
+    and the shared cache are away)."""
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    for method in ("get", "set", "add", "delete"):
+        monkeypatch.setattr(cache, method, down)
+    _, raw = api_key
+    assert _client(raw).get("/api/v1/customers/").status_code == 200
+    assert _client("sy_deadbeef_guess").get("/api/v1/customers/").status_code == 401

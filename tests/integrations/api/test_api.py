@@ -257,3 +257,17 @@ def test_one_check_at_a_time_per_key(api, api_key, acme, fake_provider, api_cred
     trello = integration_create(customer=acme, provider_key="trello")
     assert api.post(f"/api/v1/integrations/{trello.pk}/check/").status_code == 409
     assert api.post(f"/api/v1/integrations/{integration.pk}/check/").status_code == 200
+
+
+def test_the_check_runs_while_the_shared_cache_is_down(api, acme, fake_provider, monkeypatch):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(cache, "add", down)
+    monkeypatch.setattr(cache, "delete", down)
+    integration = integration_create(
+        customer=acme, provider_key="selenium", config={"base_url": f"{fake_provider.url}/selenium"}
+    )
+    assert api.post(f"/api/v1/integrations/{integration.pk}/check/").json()["ok"] is True
