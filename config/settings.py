@@ -193,6 +193,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "integrations.models.delivery.Delivery.Status",
         "InboundEventStatusEnum": "webhooks.models.InboundEvent.Status",
+        "CredentialVersionStateEnum": "credentials.models.CredentialVersion.State",
     },
 }
 

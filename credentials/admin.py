@@ -189,7 +189,10 @@ class CredentialAdmin(admin.ModelAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "can_rotate": self.has_rotate_permission(request)}
+        credential = self.get_object(request, unquote(object_id))
+        # A subscription's signing secret is rotated on the subscription's page only.
+        can_rotate = self.has_rotate_permission(request) and not (credential and credential.owned)
+        extra_context = {**(extra_context or {}), "can_rotate": can_rotate}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _render(self, request, template, context):
@@ -251,6 +254,16 @@ class CredentialAdmin(admin.ModelAdmin):
         credential = self.get_object(request, unquote(object_id))
         if credential is None:
             raise Http404(f"No credential with id {object_id!r}.")
+        if credential.owned:
+            self.message_user(
+                request,
+                f"{credential} is a subscription's signing secret: rotate it from the "
+                "subscription (Subscriptions → Rotate secret).",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:credentials_credential_change", args=[credential.pk])
+            )
         form = CredentialRotateForm(
             request.POST if request.method == "POST" else None, credential=credential
         )

@@ -4,7 +4,7 @@ re-shown after an error carries no secret."""
 from django import forms
 from django.core.exceptions import ValidationError
 
-from credentials.models import Credential
+from credentials.models import OWNED_PURPOSES, Credential
 from credentials.services import DEFAULT_GRACE_SECONDS
 from customers.models import Customer, Region, Tier
 from integrations.registry import get_provider, providers
@@ -47,7 +47,10 @@ class ProviderChoiceForm(forms.Form):
     """Step one of creating a credential: which provider and purpose decide the inputs."""
 
     provider = forms.ChoiceField()
-    purpose = forms.ChoiceField(choices=Credential.Purpose.choices)
+    # Owned purposes (a subscription's signing secret) are created with their owner.
+    purpose = forms.ChoiceField(
+        choices=[c for c in Credential.Purpose.choices if c[0] not in OWNED_PURPOSES]
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -10,13 +10,15 @@ from django.db.models import Q
 from customers.models import Customer, Region, Tier
 from integrations.providers.base import CredentialPurpose
 
-__all__ = ("Credential", "CredentialAuditEntry", "CredentialVersion")
+__all__ = ("OWNED_PURPOSES", "Credential", "CredentialAuditEntry", "CredentialVersion")
 
 
 class Credential(models.Model):
     class Purpose(models.TextChoices):
         API = CredentialPurpose.API, "API access"
         WEBHOOK_SIGNING = CredentialPurpose.WEBHOOK_SIGNING, "Webhook signing"
+        # Owned by one subscription (webhooks): created and rotated only through it.
+        SUBSCRIPTION_SIGNING = "subscription_signing", "Subscription signing (owned)"
 
     provider = models.CharField(max_length=64, help_text="Provider key from the registry.")
     purpose = models.CharField(max_length=32, choices=Purpose.choices, default=Purpose.API)
@@ -82,7 +84,15 @@ class Credential(models.Model):
         return f"{self.provider} {self.purpose} ({self.scope_label})"
 
     @property
+    def owned(self) -> bool:
+        """Owned by another object (a subscription): not listed under /api/v1/credentials/,
+        never resolved for calls, rotated only through its owner."""
+        return self.purpose in OWNED_PURPOSES
+
+    @property
     def scope_label(self) -> str:
+        if self.owned:
+            return self.scope_key.replace(":", " ", 1)  # "subscription 7"
         if self.customer_id:
             return f"customer {self.customer}"
         parts = [
@@ -95,6 +105,11 @@ class Credential(models.Model):
         if self.customer_id:
             return f"customer:{self.customer_id}"
         return f"region:{self.region_id or '*'}|tier:{self.tier or '*'}"
+
+
+# Purposes whose credentials belong to one object of another app, which sets their scope_key
+# ("subscription:<id>") and is the only way to rotate them.
+OWNED_PURPOSES = frozenset({Credential.Purpose.SUBSCRIPTION_SIGNING})
 
 
 class CredentialVersion(models.Model):

@@ -23,8 +23,14 @@ from django.views.decorators.debug import sensitive_variables
 
 from credentials.crypto import keyring
 from credentials.exceptions import CredentialConflict, CredentialNotConfigured
-from credentials.models import Credential, CredentialAuditEntry, CredentialVersion
+from credentials.models import (
+    OWNED_PURPOSES,
+    Credential,
+    CredentialAuditEntry,
+    CredentialVersion,
+)
 from customers.services import actor_label
+from integrations.providers.base import CredentialField
 from integrations.registry import ProviderNotRegistered, get_provider
 
 if TYPE_CHECKING:
@@ -36,6 +42,7 @@ __all__ = (
     "CredentialNotConfigured",
     "ResolvedCredential",
     "credential_create",
+    "credential_create_owned",
     "credential_resolve",
     "credential_revoke",
     "credential_rotate",
@@ -55,6 +62,12 @@ MAX_FIELD_CHARS = 8192
 # to tell an operator when a previous version stopped being used.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 State = CredentialVersion.State
+# The fields of owned credentials, which no provider declares (nobody may create them directly).
+OWNED_FIELDS = {
+    Credential.Purpose.SUBSCRIPTION_SIGNING: [
+        CredentialField("secret", help_text="Standard Webhooks signing secret (whsec_…).")
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -78,12 +91,25 @@ def _aad(credential: Credential, version: int) -> bytes:
 
 
 @sensitive_variables("fields", "value")
-def _validated_fields(*, provider: str, purpose: str, fields: dict) -> dict[str, str]:
-    """The fields a provider declares for a purpose; errors name the offending field."""
-    try:
-        declared = get_provider(provider).credential_fields
-    except ProviderNotRegistered as exc:
-        raise ValidationError({"provider": str(exc)}) from None
+def _validated_fields(
+    *, provider: str, purpose: str, fields: dict, owned: bool = False
+) -> dict[str, str]:
+    """The fields a provider declares for a purpose; errors name the offending field. Owned
+    purposes are accepted only from their owner's path (``owned``)."""
+    if purpose in OWNED_PURPOSES:
+        if not owned:
+            raise ValidationError(
+                {
+                    "purpose": f"A {purpose} credential belongs to a subscription: it is created "
+                    "with the subscription and rotated through its rotate-secret."
+                }
+            )
+        declared = OWNED_FIELDS
+    else:
+        try:
+            declared = get_provider(provider).credential_fields
+        except ProviderNotRegistered as exc:
+            raise ValidationError({"provider": str(exc)}) from None
     if purpose not in declared:
         known = ", ".join(declared) or "none"
         raise ValidationError(
@@ -194,6 +220,21 @@ def credential_create(
         allow_cross_region=allow_cross_region,
     )
     credential.scope_key = credential.compute_scope_key()
+    return _first_version_save(
+        credential,
+        fields=fields,
+        created_by=created_by,
+        conflict=f"An enabled {provider} {purpose} credential already exists for "
+        f"{credential.scope_label}; rotate it instead.",
+    )
+
+
+@sensitive_variables("fields")
+def _first_version_save(
+    credential: Credential, *, fields: dict[str, str], created_by, conflict: str
+) -> Credential:
+    """Save a new credential with version 1 current, audited; ``conflict`` is the message when
+    its scope already has an enabled credential."""
     credential.full_clean(validate_constraints=False)
     try:
         with transaction.atomic():
@@ -206,10 +247,7 @@ def credential_create(
                 created_by=created_by,
             )
     except IntegrityError:
-        raise CredentialConflict(
-            f"An enabled {provider} {purpose} credential already exists for "
-            f"{credential.scope_label}; rotate it instead."
-        ) from None
+        raise CredentialConflict(conflict) from None
     _audit(
         credential=credential,
         action=CredentialAuditEntry.Action.CREATE,
@@ -217,6 +255,34 @@ def credential_create(
         to_version=1,
     )
     return credential
+
+
+@sensitive_variables("fields")
+def credential_create_owned(
+    *,
+    provider: str,
+    purpose: str,
+    owner_scope: str,
+    customer: Customer | None = None,
+    label: str = "",
+    fields: dict[str, str],
+    created_by=None,
+) -> Credential:
+    """A credential owned by another object (``OWNED_PURPOSES``), whose scope is that object
+    (``owner_scope``, e.g. ``subscription:7``). ``customer`` is the owner's customer, so tenancy
+    checks treat it like the customer's own credentials; it never takes part in resolution."""
+    if purpose not in OWNED_PURPOSES:
+        raise ValueError(f"{purpose} is not an owned purpose; use credential_create.")
+    fields = _validated_fields(provider=provider, purpose=purpose, fields=fields, owned=True)
+    credential = Credential(
+        provider=provider, purpose=purpose, customer=customer, label=label, scope_key=owner_scope
+    )
+    return _first_version_save(
+        credential,
+        fields=fields,
+        created_by=created_by,
+        conflict=f"An enabled {provider} {purpose} credential already exists for {owner_scope}.",
+    )
 
 
 def credential_update(
@@ -239,17 +305,30 @@ def credential_rotate(
     grace_seconds: int = DEFAULT_GRACE_SECONDS,
     created_by=None,
     reason: str = "",
+    owned: bool = False,
+    cap_previous_grace: bool = False,
 ) -> CredentialVersion:
     """Make new fields the current version. The old current stays accepted as ``previous`` until
     ``grace_until`` (0 revokes it at once).
+
+    An owned credential (a subscription's signing secret) is rotated only by its owner, which
+    says so with ``owned``. ``cap_previous_grace`` also ends older previous versions' grace no
+    later than the one retired now (0 revokes them too): "the old secrets keep signing for
+    ``grace_seconds``", as a subscription's rotation promises.
 
     Runs under a row lock on the credential (a write lock on SQLite's IMMEDIATE transactions) and
     moves states with conditional updates, so concurrent rotations serialise; the partial unique
     constraints are the last line of defence against two current versions."""
     if grace_seconds is None or grace_seconds < 0:
         raise ValidationError({"grace_seconds": "Must be zero or a positive number of seconds."})
+    if credential.owned and not owned:
+        raise CredentialConflict(
+            f"Credential {credential.pk} is the signing secret of {credential.scope_label}; "
+            "rotate it through that subscription (POST /api/v1/subscriptions/{id}/rotate-secret/ "
+            "or its admin page)."
+        )
     fields = _validated_fields(
-        provider=credential.provider, purpose=credential.purpose, fields=fields
+        provider=credential.provider, purpose=credential.purpose, fields=fields, owned=owned
     )
     actor = actor_label(created_by)
     with transaction.atomic():
@@ -270,6 +349,8 @@ def credential_rotate(
             created_by=created_by,
         )
         now = timezone.now()
+        if cap_previous_grace:
+            _cap_previous_grace(locked, now, grace_seconds, actor=actor, reason=reason)
         if grace_seconds:
             retired = CredentialVersion.objects.filter(pk=current.pk, state=State.CURRENT).update(
                 state=State.PREVIOUS, grace_until=now + timedelta(seconds=grace_seconds)
@@ -293,6 +374,26 @@ def credential_rotate(
     credential.rotated_at = now
     new.refresh_from_db()
     return new
+
+
+def _cap_previous_grace(credential: Credential, now, grace_seconds: int, *, actor, reason) -> None:
+    """Previous versions keep their grace no longer than ``grace_seconds`` from now (none is
+    extended); with 0 they are revoked, each audited."""
+    previous = credential.versions.filter(state=State.PREVIOUS)
+    if grace_seconds:
+        until = now + timedelta(seconds=grace_seconds)
+        previous.filter(grace_until__gt=until).update(grace_until=until)
+        return
+    numbers = sorted(previous.values_list("version", flat=True))
+    _revoke_versions(previous, now)
+    for number in numbers:
+        _audit(
+            credential=credential,
+            action=CredentialAuditEntry.Action.REVOKE,
+            actor=actor,
+            from_version=number,
+            reason=reason or "rotated with no grace period",
+        )
 
 
 def _revoke_versions(versions, now) -> int:
@@ -379,7 +480,10 @@ def credential_resolve(
     """The current fields that calls for this customer use now.
 
     Raises ``CredentialNotConfigured`` (non-retryable) when no credential serves the customer;
-    another region's credential is used only where it allows cross-region use."""
+    another region's credential is used only where it allows cross-region use. Owned purposes
+    (a subscription's signing secret) are never resolved for a call."""
+    if purpose in OWNED_PURPOSES:
+        raise ValueError(f"{purpose} credentials are never resolved for a call.")
     tier_matches = Q(tier="") | Q(tier=customer.tier)
     candidates = Credential.objects.filter(
         Q(customer=customer)

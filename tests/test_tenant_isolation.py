@@ -54,7 +54,7 @@ from customers.models import Customer, Region
 from customers.services import api_key_create
 from integrations.models import CircuitBreaker, Delivery, DeliveryAttempt, Integration
 from integrations.services import integration_create
-from webhooks.models import InboundEvent, Subscription, SubscriptionSecret, WebhookEndpoint
+from webhooks.models import InboundEvent, Subscription, WebhookEndpoint
 from webhooks.services import endpoint_create, subscription_create
 
 pytestmark = pytest.mark.django_db
@@ -347,8 +347,8 @@ def snapshot(owner: Customer | None) -> dict[str, list[dict]]:
         "attempts": others(DeliveryAttempt, "delivery__customer"),
         "endpoints": others(WebhookEndpoint, "customer"),
         "events": others(InboundEvent, "endpoint__customer"),
+        # A subscription's signing secrets are credential versions of its customer (above).
         "subscriptions": others(Subscription, "customer"),
-        "subscription secrets": others(SubscriptionSecret, "subscription__customer"),
         "breakers": _rows(CircuitBreaker.objects.all()),
     }
 

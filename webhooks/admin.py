@@ -16,6 +16,7 @@ from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_variables
 
 from config.admin_tools import ReadOnlyAdminMixin, confirmed_action
+from credentials.exceptions import CredentialConflict
 from webhooks import selectors, services
 from webhooks.models import DeadInboundEvent, InboundEvent, Subscription, WebhookEndpoint
 
@@ -164,11 +165,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def secret_versions(self, subscription):
         if subscription.pk is None:
             return "Generated on save and shown once."
+        credential = subscription.signing_credential
+        versions = credential.versions.order_by("-version") if credential else []
         rows = [
-            f"v{s.version} {s.hint} "
-            + (f"until {s.expires_at:%Y-%m-%d %H:%M}" if s.expires_at else "current")
-            for s in subscription.secrets.all()
-        ]
+            f"v{v.version} {v.hint} "
+            + (
+                f"{v.state} until {v.grace_until:%Y-%m-%d %H:%M}"
+                if v.state == v.State.PREVIOUS and v.grace_until
+                else v.state
+            )
+            for v in versions
+        ] or ["none"]
         url = reverse("admin:webhooks_subscription_rotate", args=[subscription.pk])
         return format_html(
             "{}<br><a class='button' href='{}'>Rotate secret</a>", "; ".join(rows), url
@@ -192,13 +199,16 @@ class SubscriptionAdmin(admin.ModelAdmin):
     @sensitive_variables("secret")
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            super().save_model(request, obj, form, change)
+            services.subscription_owner_sync(subscription=obj)
+            return
         try:
             created, secret = services.subscription_create(
                 url=obj.url,
                 event_types=obj.event_types,
                 allow_private=obj.allow_private,
                 customer=obj.customer,
+                created_by=request.user,
             )
         except ValidationError as exc:
             raise PermissionDenied(exc.messages) from exc
@@ -218,12 +228,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
             try:
                 grace = int(request.POST.get("grace_seconds", services.DEFAULT_GRACE_SECONDS))
                 secret = services.subscription_rotate_secret(
-                    subscription=subscription, grace_seconds=grace
+                    subscription=subscription, grace_seconds=grace, created_by=request.user
                 )
             except (ValueError, ValidationError):
                 self.message_user(
                     request, "Give a grace period in seconds (0 to 7 days).", messages.ERROR
                 )
+            except CredentialConflict as exc:
+                self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.log_change(request, subscription, "Rotated the signing secret.")
                 return self._show_secret(request, subscription, secret, "rotated")

@@ -1,4 +1,5 @@
-"""Inbound endpoints and events; outbound subscriptions of internal apps and their secrets."""
+"""Inbound endpoints and events; outbound subscriptions of internal apps, whose signing secrets
+are credential versions (purpose ``subscription_signing``) in the credentials vault."""
 
 import uuid
 
@@ -12,7 +13,6 @@ __all__ = (
     "DeadInboundEvent",
     "InboundEvent",
     "Subscription",
-    "SubscriptionSecret",
     "WebhookEndpoint",
 )
 
@@ -36,6 +36,8 @@ class WebhookEndpoint(models.Model):
         "credentials.Credential",
         on_delete=models.PROTECT,
         related_name="webhook_endpoints",
+        # Never a subscription's signing secret (nor an API credential), also in the admin.
+        limit_choices_to={"purpose": "webhook_signing"},
         help_text="The webhook_signing credential; every unexpired version is tried.",
     )
     active = models.BooleanField(default=True, help_text="Inactive endpoints answer 404.")
@@ -158,6 +160,16 @@ class Subscription(models.Model):
         default=False,
         help_text="Allow loopback and private-range destinations (refused otherwise, SSRF).",
     )
+    signing_credential = models.OneToOneField(
+        "credentials.Credential",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="subscription",
+        help_text="Its signing secrets: a subscription_signing credential (scope "
+        "'subscription:<id>'), rotated only through this subscription.",
+    )
     active = models.BooleanField(default=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
@@ -169,31 +181,3 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.url}"
-
-
-class SubscriptionSecret(models.Model):
-    """One version of a subscription's signing secret, encrypted by the credentials keyring.
-
-    The newest version without ``expires_at`` is current; older ones sign too until they expire,
-    so receivers can switch secrets without dropping events (Standard Webhooks rotation)."""
-
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="secrets")
-    version = models.PositiveIntegerField()
-    key_id = models.CharField(max_length=32, help_text="Master key that encrypted it.")
-    ciphertext = models.BinaryField()
-    hint = models.CharField(max_length=8, help_text="Last characters, to tell versions apart.")
-    expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Stops signing then; blank while current."
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["subscription", "-version"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["subscription", "version"], name="subscription_secret_unique_version"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"subscription {self.subscription_id} secret v{self.version}"

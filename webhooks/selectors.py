@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from credentials.crypto import keyring
 from credentials.services import credential_verification_secrets
 from customers.models import ApiKey
 from customers.selectors import customers_visible_to
@@ -28,7 +26,6 @@ __all__ = (
     "inbound_event_get",
     "inbound_event_list",
     "outbound_message",
-    "secret_aad",
     "subscription_get",
     "subscription_list",
     "subscriptions_receiving",
@@ -130,7 +127,9 @@ def inbound_event_get(*, api_key: ApiKey | None, pk) -> InboundEvent | None:
 
 def subscription_list(*, api_key: ApiKey | None) -> QuerySet[Subscription]:
     """Unrestricted keys see every subscription; restricted ones those of their customers."""
-    subscriptions = Subscription.objects.select_related("customer").prefetch_related("secrets")
+    subscriptions = Subscription.objects.select_related(
+        "customer", "signing_credential"
+    ).prefetch_related("signing_credential__versions")
     if api_key is not None and api_key.customers.exists():
         subscriptions = subscriptions.filter(customer__in=customers_visible_to(api_key))
     return subscriptions
@@ -166,25 +165,17 @@ def subscriptions_receiving(*, customer_ids) -> dict[int, list[Subscription]]:
     }
 
 
-def secret_aad(subscription_id: int, version: int) -> bytes:
-    """Associated data binding a ciphertext to its subscription and version."""
-    return f"switchyard.subscription-secret.v1|{subscription_id}|{version}".encode()
-
-
 @sensitive_variables()
-def _signing_secrets(subscription: Subscription) -> list[str]:
-    """Current first, then every version still in its grace period."""
-    now = timezone.now()
-    versions = subscription.secrets.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    ring = keyring()
+def _signing_secrets(subscription: Subscription) -> list[tuple[int, str]]:
+    """(version, secret) of the current version first, then every version still in its grace
+    period, from the subscription's signing credential."""
+    if subscription.signing_credential is None:
+        return []
     return [
-        ring.decrypt(
-            v.key_id,
-            v.ciphertext,
-            aad=secret_aad(subscription.pk, v.version),
-            what=f"subscription {subscription.pk} secret v{v.version}",
-        ).decode()
-        for v in versions.order_by("-version")
+        (version, fields["secret"])
+        for version, fields in credential_verification_secrets(
+            credential=subscription.signing_credential
+        )
     ]
 
 
@@ -195,6 +186,9 @@ class OutboundMessage:
     envelope: dict
     # Kept out of repr so that logging a message never shows a secret.
     secrets: list[str] = field(repr=False)
+    # The subscription's signing credential and the versions of ``secrets``, in order.
+    signing_credential: object = None
+    versions: tuple[int, ...] = ()
 
 
 def outbound_message(
@@ -206,7 +200,8 @@ def outbound_message(
     if customer_id is None:
         return None
     subscription = (
-        Subscription.objects.filter(pk=subscription_id, active=True)
+        Subscription.objects.select_related("signing_credential")
+        .filter(pk=subscription_id, active=True)
         .filter(Q(customer__isnull=True) | Q(customer_id=customer_id))
         .first()
     )
@@ -215,9 +210,12 @@ def outbound_message(
     ).first()
     if subscription is None or event is None:
         return None
+    signing = _signing_secrets(subscription)
     return OutboundMessage(
         url=subscription.url,
         allow_private=subscription.allow_private,
         envelope=event.envelope,
-        secrets=_signing_secrets(subscription),
+        secrets=[secret for _, secret in signing],
+        signing_credential=subscription.signing_credential,
+        versions=tuple(version for version, _ in signing),
     )

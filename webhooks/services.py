@@ -9,6 +9,7 @@ batches on every pass, and leases guard the processing."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import secrets
@@ -21,14 +22,19 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, TextField, Value, When
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from config.db import insert_one, update_fields_many
-from credentials.crypto import keyring
 from credentials.models import Credential
-from credentials.services import credential_version_mark_used
+from credentials.services import (
+    credential_create_owned,
+    credential_revoke,
+    credential_rotate,
+    credential_version_mark_used,
+)
 from customers.models import Customer
 from integrations import egress
 from integrations.constants import SECRET_HEADERS
@@ -43,7 +49,7 @@ from integrations.providers.base import (
 from integrations.registry import ProviderNotRegistered, get_provider
 from integrations.retry import RetryPolicy, decide_retry
 from webhooks import selectors
-from webhooks.models import InboundEvent, Subscription, SubscriptionSecret, WebhookEndpoint
+from webhooks.models import InboundEvent, Subscription, WebhookEndpoint
 
 __all__ = (
     "DEFAULT_GRACE_SECONDS",
@@ -58,7 +64,9 @@ __all__ = (
     "inbound_events_replay",
     "inbound_webhook_receive",
     "subscription_create",
+    "subscription_deleted",
     "subscription_disable",
+    "subscription_owner_sync",
     "subscription_rotate_secret",
 )
 
@@ -76,6 +84,7 @@ PACE_EVERY = 20
 # The delivery engine operation that signs and sends one event to one subscription.
 OUTBOUND_ACTION = "standard_webhooks.send"
 SECRET_PREFIX = "whsec_"
+SIGNING_PROVIDER = "standard_webhooks"
 SECRET_BYTES = 24  # Svix-compatible secrets (webhook-platforms.md §6.1)
 DEFAULT_GRACE_SECONDS = 24 * 3600
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -266,15 +275,28 @@ def inbound_webhook_receive(
 
 # --- processing -----------------------------------------------------------------------------
 
+# Why an event that never settled is dead-lettered once it has used its attempts (the relay
+# does it, see inbound_events_relay_due; the claim no longer takes it).
+EXHAUSTED_REASON = (
+    "Gave up: its attempt limit was reached and its last attempt never settled (the worker was "
+    "lost or its write failed; the lease expired)."
+)
+# A NUL character in a JSON string as json.dumps writes it: "\u0000" not itself escaped.
+NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
 
 def _claim(event_ids: list[int]) -> uuid.UUID:
     """Take one lease on those of ``event_ids`` that are due, committed at once so that the
-    attempt counts even if the worker dies (a poison event still dead-letters); an expired
-    lease (dead worker) may be taken over. Returns the lease token."""
+    attempt counts even if the worker dies; an expired lease (dead worker) may be taken over.
+    An event whose attempts reached its limit is never claimed (the relay dead-letters it), so
+    a poison event that kills its worker still ends. Returns the lease token."""
     now = timezone.now()
     token = uuid.uuid4()
     InboundEvent.objects.filter(
-        pk__in=event_ids, status__in=PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
+        pk__in=event_ids,
+        status__in=PENDING,
+        next_attempt_at__lte=now + CLAIM_TOLERANCE,
+        attempts__lt=F("attempt_limit"),
     ).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(
         lease_token=token,
         lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
@@ -284,8 +306,21 @@ def _claim(event_ids: list[int]) -> uuid.UUID:
     return token
 
 
+def _storable(envelope: dict) -> None:
+    """Refuse, as a malformed payload, an envelope that the database cannot store: NaN or
+    Infinity (not JSON: SQLite's JSON check and PostgreSQL's jsonb refuse them) and the NUL
+    character (jsonb refuses ``\\u0000``). Found here, the same on every backend, instead of by
+    a failed write."""
+    try:
+        text = json.dumps(envelope, allow_nan=False)
+    except ValueError as exc:
+        raise PayloadInvalid(f"The event cannot be stored: {exc}.") from None
+    if "\\u0000" in text and NUL_ESCAPE.search(text):
+        raise PayloadInvalid("The event cannot be stored: it contains a NUL character (\\u0000).")
+
+
 def _envelope(event: InboundEvent, normalised, customer: str) -> dict:
-    return {
+    envelope = {
         "id": f"evt_{event.key.hex}",
         "type": normalised.type,
         "occurred_at": normalised.occurred_at,
@@ -293,11 +328,15 @@ def _envelope(event: InboundEvent, normalised, customer: str) -> dict:
         "provider": event.provider,
         "data": normalised.data,
     }
+    _storable(envelope)
+    return envelope
 
 
 def _fan_out(event: InboundEvent, customer: str, subscriptions: list[Subscription]) -> int:
-    """One outbound delivery per matching subscription, under a savepoint: a failure leaves
-    none behind (a retry does not send twice) and the rest of the batch goes on."""
+    """One outbound delivery per matching subscription, written with the event's outcome (set
+    on it before) under one savepoint: a failure of either leaves neither behind (a retry does
+    not send twice) and the rest of the batch goes on. Returns how many; an event with none is
+    written with the batch instead (``_settle``)."""
     matching = [s for s in subscriptions if selectors.event_type_matches(s.event_types, event.type)]
     if matching:
         with transaction.atomic():
@@ -309,27 +348,43 @@ def _fan_out(event: InboundEvent, customer: str, subscriptions: list[Subscriptio
                     input={"subscription": subscription.pk, "event": event.pk},
                     internal=True,
                 )
+            _write([event])
     return len(matching)
 
 
-def _process(event: InboundEvent, customer: str, subscriptions: list[Subscription]) -> int:
+def _process(
+    event: InboundEvent, customer: str, subscriptions: list[Subscription], loaded: list
+) -> int:
     """Normalise one claimed event of ``customer`` (its slug) and fan it out. Its outcome is set
-    on the instance, saved with the batch; returns how many deliveries it fanned out to."""
-    previous_type = event.type
+    on the instance: written with its deliveries if it has some, else with the batch. Returns
+    how many deliveries it fanned out to. ``loaded``: its outcome as claimed (``_outcome``),
+    which a failure restores before recording itself."""
     try:
         normalised = get_provider(event.provider).normalise(bytes(event.body), event.headers)
         if normalised is None:
-            status, fanned = Status.IGNORED, 0
-        else:
-            event.type = normalised.type[:200]
-            fanned = _fan_out(event, customer, subscriptions)
-            status, event.envelope = Status.PROCESSED, _envelope(event, normalised, customer)
+            event.status, event.processed_at, event.error = Status.IGNORED, timezone.now(), ""
+            return 0
+        event.envelope = _envelope(event, normalised, customer)
+        event.type, event.status = normalised.type[:200], Status.PROCESSED
+        event.processed_at, event.error = timezone.now(), ""
+        return _fan_out(event, customer, subscriptions)
     except Exception as exc:
-        event.type = previous_type  # a failed attempt changes nothing but its outcome
-        _fail(event, exc)
+        if _spoilt():
+            raise
+        _failed(event, loaded, exc)
         return 0
-    event.status, event.processed_at, event.error = status, timezone.now(), ""
-    return fanned
+
+
+def _outcome(event: InboundEvent) -> list:
+    return [getattr(event, name) for name in OUTCOME_FIELDS]
+
+
+def _failed(event: InboundEvent, loaded: list, exc: Exception) -> None:
+    """A failed attempt changes nothing but its outcome: back to the row as claimed, then
+    failed (or dead)."""
+    for name, value in zip(OUTCOME_FIELDS, loaded, strict=True):
+        setattr(event, name, value)
+    _fail(event, exc)
 
 
 def _fail(event: InboundEvent, exc: Exception) -> None:
@@ -352,12 +407,59 @@ def _fail(event: InboundEvent, exc: Exception) -> None:
     else:
         event.status, event.processed_at = Status.DEAD, now
         error = f"{error} ({decision.reason})"
-    event.error = error
+    # PostgreSQL stores no NUL in text, and the error may quote the value that had one.
+    event.error = error.replace("\x00", "\\u0000")
 
 
-def _settle(events: list[InboundEvent]) -> None:
+def _spoilt() -> bool:
+    """After a failure: True if the batch's transaction can no longer be used (a savepoint could
+    not be rolled back), in which case the batch is given up as a whole (its leases expire)
+    rather than committed without its writes."""
+    return transaction.get_connection().needs_rollback
+
+
+def _write(events: list[InboundEvent]) -> None:
     """Write each event's outcome with one statement for all rows (``update_fields_many``)."""
     update_fields_many(events, list(SETTLED_FIELDS))
+
+
+def _settle(events: list[InboundEvent], loaded: dict[int, list]) -> list[InboundEvent]:
+    """Write the outcomes of ``events`` in one statement under a savepoint; should the database
+    refuse it (a value it cannot store), write them again one savepoint each, so that the one
+    refused is rolled back alone and failed. Returns those written."""
+    if not events:
+        return []
+    try:
+        with transaction.atomic():
+            _write(events)
+        return events
+    except Exception:
+        if _spoilt():
+            raise
+        logger.warning("webhooks.settle_refused events=%s: settling one by one", len(events))
+    return [event for event in events if _settle_alone(event, loaded[event.pk])]
+
+
+def _settle_alone(event: InboundEvent, loaded: list) -> bool:
+    try:
+        with transaction.atomic():
+            _write([event])
+        return True
+    except Exception as exc:
+        if _spoilt():
+            raise
+        _failed(event, loaded, exc)
+    try:
+        with transaction.atomic():
+            _write([event])
+        return True
+    except Exception:
+        if _spoilt():
+            raise
+        # Left claimed: once its lease expires the relay queues it again, or dead-letters it
+        # at its attempt limit.
+        logger.exception("webhooks.settle_failed event=%s", event.pk)
+        return False
 
 
 class _Pace:
@@ -389,6 +491,8 @@ SETTLED_FIELDS = (
     "lease_token",
     "lease_until",
 )
+# What an attempt decides (the lease is cleared whatever it decides).
+OUTCOME_FIELDS = tuple(name for name in SETTLED_FIELDS if not name.startswith("lease_"))
 # What processing reads, and what it settles without assigning (a deferred field would cost a
 # query per event); the rest of the row stays in the database.
 PROCESSED_FIELDS = (
@@ -399,17 +503,20 @@ PROCESSED_FIELDS = (
     "headers",
     "attempts",
     "attempt_limit",
-    *(name for name in SETTLED_FIELDS if not name.startswith("lease_")),
+    *OUTCOME_FIELDS,
 )
 
 
 def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
     """Normalise stored events and fan them out, as one claim and one transaction: the claimed
-    rows are locked, then settled together by one pipelined UPDATE, so a batch costs two commits and
-    no query per event (bar its deliveries). Returns the new status of each event processed;
-    those not due, leased by another worker or finished are left out. If the transaction fails
-    (the database gone) nothing is settled: the leases expire and the relay queues the events
-    again."""
+    rows are locked, each event is processed under a savepoint with its deliveries and its row
+    (if it has deliveries), and the others are settled together by one pipelined UPDATE, so a
+    batch costs two commits and no query per event (bar its deliveries). One event that cannot
+    be written (a value the database refuses, an unforeseen error) is rolled back alone and
+    failed; the rest of the batch commits. Returns the new status of each event processed;
+    those not due, leased by another worker, out of attempts or finished are left out. If the
+    transaction fails (the database gone) nothing is settled: the leases expire and the relay
+    queues the events again."""
     token = _claim(event_ids)
     with transaction.atomic():
         mine = InboundEvent.objects.filter(pk__in=event_ids, lease_token=token)
@@ -424,18 +531,21 @@ def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
             customer_ids={customer_id for customer_id, _ in customers.values()}
         )
         locked = mine.only(*PROCESSED_FIELDS).select_for_update().order_by("pk")
-        claimed, fanned, pace = [], {}, _Pace()
+        claimed, fanned, loaded, pace = [], {}, {}, _Pace()
         # Read and locked a chunk at a time (a server-side cursor on PostgreSQL), so that loading
         # the rows is paced with their processing: loaded at once, 200 rows with their endpoint
         # and customer had taken a worker more CPU than processing them, in a burst.
         for event in locked.iterator(chunk_size=PACE_EVERY):
             pace.before_next()
-            customer_id, customer = customers[event.endpoint_id]
-            fanned[event.pk] = _process(event, customer, receiving[customer_id])
-            claimed.append(event)
-        for event in claimed:
             event.lease_token = event.lease_until = None
-        _settle(claimed)
+            loaded[event.pk] = _outcome(event)
+            customer_id, customer = customers[event.endpoint_id]
+            fanned[event.pk] = _process(event, customer, receiving[customer_id], loaded[event.pk])
+            claimed.append(event)
+        # Those fanned out were written with their deliveries.
+        settled = {event.pk for event in claimed if fanned[event.pk]}
+        settled.update(e.pk for e in _settle([e for e in claimed if not fanned[e.pk]], loaded))
+    claimed = [event for event in claimed if event.pk in settled]
     for event in claimed:
         if event.status == Status.PROCESSED:
             logger.info(
@@ -453,7 +563,9 @@ def inbound_events_relay_due() -> int:
     """Dispatcher step, every pass: queue due events that have no task (just received, retries,
     lost messages, expired leases) in tasks of PROCESS_BATCH ids, keeping at most
     SWITCHYARD_RELAY_MAX_QUEUED events queued. Accepted events thus reach a worker within
-    one dispatch interval."""
+    one dispatch interval. An event found out of attempts (its last attempt never settled: the
+    lease expired) is dead-lettered instead of queued, as deliveries_recover_leases does for
+    deliveries."""
     now = timezone.now()
     queued_now = InboundEvent.objects.filter(status__in=PENDING, enqueued_until__gt=now).count()
     room = settings.SWITCHYARD_RELAY_MAX_QUEUED - queued_now
@@ -468,20 +580,43 @@ def inbound_events_relay_due() -> int:
     while room > 0:
         limit = min(room, settings.SWITCHYARD_RELAY_BATCH)
         with transaction.atomic():
-            ids = list(
+            rows = list(
                 due.order_by("next_attempt_at")
                 .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)[:limit]
+                .values_list("pk", "attempts", "attempt_limit")[:limit]
             )
-            if not ids:
+            if not rows:
                 break
-            InboundEvent.objects.filter(pk__in=ids).update(enqueued_until=enqueued_until())
-        _enqueue(ids)
+            ids = [pk for pk, used, allowed in rows if used < allowed]
+            if exhausted := [pk for pk, used, allowed in rows if used >= allowed]:
+                _dead_letter_exhausted(exhausted, now)
+            if ids:
+                InboundEvent.objects.filter(pk__in=ids).update(enqueued_until=enqueued_until())
+        if ids:
+            _enqueue(ids)
         queued += len(ids)
         room -= len(ids)
-        if len(ids) < limit:
+        if len(rows) < limit:
             break
     return queued
+
+
+def _dead_letter_exhausted(event_ids: list[int], now) -> None:
+    """Dead letters of events out of attempts (rows locked by the caller), with the reason and
+    the error of their last settled attempt, if any."""
+    InboundEvent.objects.filter(pk__in=event_ids).update(
+        status=Status.DEAD,
+        error=Case(
+            When(error="", then=Value(EXHAUSTED_REASON)),
+            default=Concat(Value(f"{EXHAUSTED_REASON} Last error: "), F("error")),
+            output_field=TextField(),
+        ),
+        processed_at=now,
+        lease_token=None,
+        lease_until=None,
+        enqueued_until=None,
+    )
+    logger.warning("webhooks.dead_lettered events=%s reason=attempt_limit", event_ids)
 
 
 def inbound_events_replay(*, queryset, enqueue: bool = True) -> int:
@@ -519,18 +654,20 @@ def _new_secret() -> str:
 
 
 @sensitive_variables()
-def _secret_add(*, subscription: Subscription, version: int, secret: str) -> SubscriptionSecret:
-    ring = keyring()
-    key_id, ciphertext = ring.encrypt(
-        secret.encode(), aad=selectors.secret_aad(subscription.pk, version)
+def _signing_credential_create(*, subscription: Subscription, secret: str, created_by) -> None:
+    """The subscription's signing credential: its own scope, so that its ciphertexts are bound
+    to this subscription, with the subscription's customer as owner (tenancy)."""
+    credential = credential_create_owned(
+        provider=SIGNING_PROVIDER,
+        purpose=Credential.Purpose.SUBSCRIPTION_SIGNING,
+        owner_scope=f"subscription:{subscription.pk}",
+        customer=subscription.customer,
+        label=f"Signing secret of subscription #{subscription.pk}",
+        fields={"secret": secret},
+        created_by=created_by,
     )
-    return SubscriptionSecret.objects.create(
-        subscription=subscription,
-        version=version,
-        key_id=key_id,
-        ciphertext=ciphertext,
-        hint=f"…{ring.fingerprint(secret.encode())[-4:]}",
-    )
+    subscription.signing_credential = credential
+    subscription.save(update_fields=["signing_credential"])
 
 
 def _validate(*, url: str, event_types, allow_private: bool) -> None:
@@ -557,45 +694,82 @@ def subscription_create(
     event_types: list[str],
     allow_private: bool = False,
     customer: Customer | None = None,
+    created_by=None,
 ) -> tuple[Subscription, str]:
-    """Returns (subscription, secret); the secret is not retrievable afterwards."""
+    """Returns (subscription, secret); the secret is not retrievable afterwards. The secret is
+    version 1 of the subscription's ``subscription_signing`` credential (audited as created by
+    ``created_by``: an API key, an admin user, None for the system)."""
     _validate(url=url, event_types=event_types, allow_private=allow_private)
     secret = _new_secret()
     with transaction.atomic():
         subscription = Subscription.objects.create(
             url=url, event_types=event_types, allow_private=allow_private, customer=customer
         )
-        _secret_add(subscription=subscription, version=1, secret=secret)
+        _signing_credential_create(subscription=subscription, secret=secret, created_by=created_by)
     logger.info("webhooks.subscription_created subscription=%s", subscription.pk)
     return subscription, secret
 
 
 @sensitive_variables()
 def subscription_rotate_secret(
-    *, subscription: Subscription, grace_seconds: int = DEFAULT_GRACE_SECONDS
+    *,
+    subscription: Subscription,
+    grace_seconds: int = DEFAULT_GRACE_SECONDS,
+    created_by=None,
+    reason: str = "",
 ) -> str:
-    """A new current secret; the old ones keep signing for ``grace_seconds`` (0 = stop now)."""
+    """A new current secret; the old ones keep signing for ``grace_seconds`` (0 = stop now; an
+    old secret already ending sooner keeps its end). A credential rotation of the subscription's
+    signing credential: audited, and the retired versions are revoked by upkeep after grace."""
     if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
         raise ValidationError({"grace_seconds": f"Between 0 and {MAX_GRACE_SECONDS} seconds."})
     secret = _new_secret()
-    now = timezone.now()
     with transaction.atomic():
         locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
-        versions = locked.secrets.all()
-        latest = max((v.version for v in versions), default=0)
-        grace_until = now + timedelta(seconds=grace_seconds)
-        # A secret already expiring sooner keeps its earlier end; none is extended.
-        versions.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=grace_until)).update(
-            expires_at=grace_until
-        )
-        _secret_add(subscription=locked, version=latest + 1, secret=secret)
+        credential = locked.signing_credential
+        if credential is None or not credential.enabled:
+            # No secret to rotate from (none was ever moved here, or it was revoked entirely):
+            # a new credential takes over as version 1.
+            _signing_credential_create(subscription=locked, secret=secret, created_by=created_by)
+            version = 1
+        else:
+            version = credential_rotate(
+                credential=credential,
+                fields={"secret": secret},
+                grace_seconds=grace_seconds,
+                created_by=created_by,
+                reason=reason,
+                owned=True,
+                cap_previous_grace=True,
+            ).version
+    subscription.signing_credential = locked.signing_credential
     logger.info(
         "webhooks.subscription_secret_rotated subscription=%s version=%s grace_seconds=%s",
         subscription.pk,
-        latest + 1,
+        version,
         grace_seconds,
     )
     return secret
+
+
+def subscription_owner_sync(*, subscription: Subscription) -> None:
+    """After an admin changed a subscription's customer: its signing credential follows, so
+    tenancy checks keep treating it as that customer's."""
+    Credential.objects.filter(pk=subscription.signing_credential_id).exclude(
+        customer_id=subscription.customer_id
+    ).update(customer_id=subscription.customer_id, updated_at=timezone.now())
+
+
+def subscription_deleted(sender, instance: Subscription, **kwargs) -> None:
+    """post_delete of a subscription (admin, or its customer's deletion): its signing secrets
+    are revoked, ciphertext and all; the credential stays for its audit trail."""
+    credential = Credential.objects.filter(pk=instance.signing_credential_id).first()
+    if credential is not None and credential.enabled:
+        credential_revoke(
+            credential=credential,
+            include_current=True,
+            reason=f"subscription #{instance.pk} deleted",
+        )
 
 
 def subscription_disable(*, subscription_id: int, reason: str) -> None:

@@ -86,7 +86,9 @@ class SendInput(serializers.Serializer):
 
 
 def _send_request(ctx: CallContext, data: dict) -> ProviderRequest:
-    # The webhooks app builds on integrations, so it is imported only when a send is built.
+    # The webhooks and credentials apps build on integrations, so they are imported only when
+    # a send is built.
+    from credentials.services import credential_version_mark_used
     from webhooks.selectors import outbound_message
 
     message = outbound_message(
@@ -107,6 +109,10 @@ def _send_request(ctx: CallContext, data: dict) -> ProviderRequest:
     body = json.dumps(message.envelope, separators=(",", ":")).encode()
     headers = sign_headers(msg_id=ctx.idempotency_key, body=body, secrets=message.secrets)
     headers[HEADER_CONTENT_TYPE] = "application/json"
+    # Each version that signs says so (at most one write a minute per version), so an operator
+    # sees when a previous secret stopped signing.
+    for version in message.versions:
+        credential_version_mark_used(credential=message.signing_credential, version=version)
     return ProviderRequest(
         "POST",
         "",

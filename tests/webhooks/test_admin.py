@@ -61,7 +61,7 @@ def test_subscription_secret_shown_once_on_rotation(admin_client):
     assert rotated.status_code == 200
     assert b"whsec_" in rotated.content
     assert "no-store" in rotated["Cache-Control"]
-    assert Subscription.objects.get().secrets.count() == 2
+    assert Subscription.objects.get().signing_credential.versions.count() == 2
     again = admin_client.get(f"/admin/webhooks/subscription/{subscription.pk}/change/")
     assert b"whsec_" not in again.content
 

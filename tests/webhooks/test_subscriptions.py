@@ -176,7 +176,7 @@ def test_secret_is_encrypted_at_rest():
     subscription, secret = subscription_create(
         url="http://127.0.0.1/x", event_types=["*"], allow_private=True
     )
-    row = subscription.secrets.get()
+    row = subscription.signing_credential.versions.get()
     assert secret.encode() not in bytes(row.ciphertext)
     assert secret[-4:] not in row.hint
     assert secret not in str(list(Subscription.objects.values()))

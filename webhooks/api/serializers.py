@@ -1,5 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from credentials.models import CredentialVersion
 from webhooks.models import MAX_TOLERANCE_SECONDS, InboundEvent, Subscription, WebhookEndpoint
 from webhooks.selectors import endpoint_receive_url
 from webhooks.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
@@ -11,6 +13,7 @@ __all__ = (
     "InboundEventFilterSerializer",
     "InboundEventSerializer",
     "RotateSecretSerializer",
+    "SecretVersionSerializer",
     "SubscriptionCreateSerializer",
     "SubscriptionSerializer",
 )
@@ -110,6 +113,20 @@ class SubscriptionCreateSerializer(serializers.Serializer):
     )
 
 
+class SecretVersionSerializer(serializers.Serializer):
+    """One version of a subscription's signing secret: a hint, never the secret."""
+
+    version = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=CredentialVersion.State.choices)
+    hint = serializers.CharField()
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="Stops (or stopped) signing then; null while current."
+    )
+    grace_until = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.slug", allow_null=True, default=None)
     secret_versions = serializers.SerializerMethodField()
@@ -129,10 +146,23 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "secret_versions",
         ]
 
+    @extend_schema_field(SecretVersionSerializer(many=True))
     def get_secret_versions(self, subscription) -> list[dict]:
+        credential = subscription.signing_credential
+        if credential is None:
+            return []
         return [
-            {"version": s.version, "hint": s.hint, "expires_at": s.expires_at}
-            for s in subscription.secrets.all()
+            {
+                "version": v.version,
+                "state": v.state,
+                "hint": v.hint,
+                # When it stops (or stopped) signing: the end of its grace, or its revocation.
+                "expires_at": v.grace_until or v.revoked_at,
+                "grace_until": v.grace_until,
+                "created_at": v.created_at,
+                "last_used_at": v.last_used_at,
+            }
+            for v in sorted(credential.versions.all(), key=lambda v: -v.version)
         ]
 
 

@@ -10,6 +10,8 @@ from rest_framework.response import Response
 
 from config.api.pagination import CursorPagination
 from config.api.permissions import scope_require_admin
+from config.api.problems import ProblemConflict
+from credentials.exceptions import CredentialConflict
 from credentials.selectors import credential_get
 from customers.selectors import customer_get
 from webhooks import selectors, services
@@ -139,7 +141,7 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
             )
         customer = _customer(request.auth, slug) if slug else None
         subscription, secret = services.subscription_create(
-            customer=customer, **data.validated_data
+            customer=customer, **data.validated_data, created_by=request.auth
         )
         body = {**SubscriptionSerializer(subscription).data, "secret": secret}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -151,8 +153,13 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
         subscription = self.get_object()
         data = RotateSecretSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        secret = services.subscription_rotate_secret(
-            subscription=subscription, grace_seconds=data.validated_data["grace_seconds"]
-        )
+        try:
+            secret = services.subscription_rotate_secret(
+                subscription=subscription,
+                grace_seconds=data.validated_data["grace_seconds"],
+                created_by=request.auth,
+            )
+        except CredentialConflict as exc:
+            raise ProblemConflict(str(exc)) from None
         subscription = self.get_object()
         return Response({**SubscriptionSerializer(subscription).data, "secret": secret})
