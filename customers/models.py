@@ -84,6 +84,12 @@ class ApiKey(models.Model):
         related_name="api_keys",
         help_text="Restrict the key to these customers; empty means every customer.",
     )
+    customer_limited = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Limited to its customers (set with them): a limited key whose customers were "
+        "all deleted sees none, never every customer.",
+    )
     expires_at = models.DateTimeField(
         null=True, blank=True, help_text="The key stops working then; empty for no expiry."
     )

@@ -14,7 +14,7 @@ def region_list() -> QuerySet[Region]:
 def customers_visible_to(api_key: ApiKey | None) -> QuerySet[Customer]:
     """Every customer for an unrestricted key; only its own for a restricted one."""
     customers = Customer.objects.select_related("region")
-    if api_key is not None and api_key.customers.exists():
+    if api_key is not None and api_key.customer_limited:
         customers = customers.filter(api_keys=api_key)
     return customers
 

@@ -118,7 +118,9 @@ def api_key_create(
 ) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the raw key, which is never retrievable again."""
     api_key_scope_check(scope=scope, customers=customers)
-    api_key = ApiKey(name=name, scope=scope, expires_at=expires_at)
+    api_key = ApiKey(
+        name=name, scope=scope, expires_at=expires_at, customer_limited=bool(customers)
+    )
     raw_key = api_key_issue(api_key=api_key)
     if customers:
         api_key.customers.set(customers)
@@ -140,6 +142,7 @@ def api_key_update(*, api_key: ApiKey, actor=None, customers=None, **changes) ->
     api_key_scope_check(scope=changes.get("scope", api_key.scope), customers=wanted)
     for name, value in changes.items():
         setattr(api_key, name, value)
+    api_key.customer_limited = bool(wanted)
     api_key.full_clean()
     api_key.save()
     if customers is not None:

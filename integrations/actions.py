@@ -331,8 +331,11 @@ def _shared_credential_refusal(
     go wherever its integration points (egress rules still apply)."""
     if not scope.credential_shared or scope.trusted:
         return None
-    host = urlsplit(url).hostname or ""
-    if host in provider.own_hosts(config):
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    # Only the provider's own HTTPS endpoint: the same host over plain http or on another port
+    # would carry the secret in clear or to whatever listens there.
+    if parts.scheme == "https" and parts.port in (None, 443) and host in provider.own_hosts(config):
         return None
     return Interpretation(
         Outcome.TERMINAL,

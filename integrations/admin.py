@@ -45,6 +45,15 @@ class IntegrationAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     actions = ["check_connection"]
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Through the service, so that a new base_url, customer or provider drops the trust
+        # unless the admin ticks it again in the same change.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        services.integration_update(integration=obj, **changes)
+
     @admin.display(description="Base URL")
     def base_url(self, integration):
         return integration.config.get("base_url", "(provider default)")

@@ -11,6 +11,7 @@ import base64
 import binascii
 import contextlib
 import functools
+import html
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -43,11 +44,19 @@ def excerpt(body: bytes | str | None, limit: int) -> str:
     return body[:limit]
 
 
+# Go's encoding/json escapes these even in UTF-8 output, so its JSON is safe inside HTML.
+_GO_HTML_SAFE = str.maketrans({"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"})
+_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
+
+
 def _json_escaped(text: str) -> set[str]:
-    """``text`` as it appears inside a JSON string: ASCII-only or not, and with ``/`` escaped
-    as ``\\/`` (PHP and some others do)."""
+    """``text`` as it appears inside a JSON string: ASCII-only or not, with ``/`` escaped as
+    ``\\/`` (PHP and some others do), with Go's HTML-safe escapes of ``&<>``, and with the hex
+    of ``\\u`` escapes in upper case (Jackson)."""
     forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
-    return forms | {form.replace("/", "\\/") for form in forms}
+    forms |= {form.replace("/", "\\/") for form in forms}
+    forms |= {form.translate(_GO_HTML_SAFE) for form in forms}
+    return forms | {_UNICODE_ESCAPE.sub(lambda m: "\\u" + m.group()[2:].upper(), f) for f in forms}
 
 
 def _url_encoded(text: str) -> set[str]:
@@ -83,6 +92,8 @@ def secret_forms(value: str) -> set[str]:
     hexed = binascii.hexlify(raw).decode()
     forms = {value, hexed, hexed.upper()}
     forms |= _json_escaped(value)
+    # An answer rendered as HTML or XML escapes & < > " '.
+    forms |= {html.escape(value), html.escape(value, quote=False)}
     forms |= {repr(value)[1:-1], ascii(value)[1:-1]}
     # Error excerpts collapse whitespace; bodies are decoded as UTF-8, so a secret a server wrote
     # in Latin-1 or Windows-1252 reads with U+FFFD in place of its non-ASCII characters.

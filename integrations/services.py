@@ -37,10 +37,18 @@ def integration_create(
 
 
 def integration_update(*, integration: Integration, **changes) -> Integration:
-    """Apply ``changes``. Trust was given to one base_url: a new one drops it unless the same
-    change sets ``trusted`` again."""
-    new_base_url = (changes.get("config") or integration.config).get("base_url")
-    if new_base_url != integration.config.get("base_url") and "trusted" not in changes:
+    """Apply ``changes``. Trust was given to one customer's base_url at one provider: a change
+    of any of them drops it unless the same change sets ``trusted`` again."""
+    saved = Integration.objects.filter(pk=integration.pk).values(
+        "customer_id", "provider_key", "config"
+    )[0]  # the row, not the instance: an admin form has already applied its changes to it
+    after = {
+        "customer_id": getattr(changes.get("customer"), "pk", saved["customer_id"]),
+        "provider_key": changes.get("provider_key", saved["provider_key"]),
+        "base_url": (changes.get("config") or saved["config"]).get("base_url"),
+    }
+    before = {**saved, "base_url": saved["config"].get("base_url")}
+    if any(after[k] != before[k] for k in after) and "trusted" not in changes:
         changes["trusted"] = False
     for name, value in changes.items():
         setattr(integration, name, value)

@@ -130,7 +130,7 @@ def subscription_list(*, api_key: ApiKey | None) -> QuerySet[Subscription]:
     subscriptions = Subscription.objects.select_related(
         "customer", "signing_credential"
     ).prefetch_related("signing_credential__versions")
-    if api_key is not None and api_key.customers.exists():
+    if api_key is not None and api_key.customer_limited:
         subscriptions = subscriptions.filter(customer__in=customers_visible_to(api_key))
     return subscriptions
 

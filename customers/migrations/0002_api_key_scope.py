@@ -8,6 +8,7 @@ def scopes_from_customer_limits(apps, schema_editor):
     # DESIGN §10: keys with no customer limit become admin, customer-limited keys stay app.
     ApiKey = apps.get_model('customers', 'ApiKey')
     ApiKey.objects.filter(customers__isnull=True).update(scope='admin')
+    ApiKey.objects.filter(customers__isnull=False).update(customer_limited=True)
 
 
 def scopes_back(apps, schema_editor):
@@ -21,6 +22,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='apikey',
+            name='customer_limited',
+            field=models.BooleanField(default=False, editable=False, help_text='Limited to its customers (set with them): a limited key whose customers were all deleted sees none, never every customer.'),
+        ),
         migrations.AddField(
             model_name='apikey',
             name='expires_at',

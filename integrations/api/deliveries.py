@@ -133,6 +133,7 @@ def _filters(request) -> dict:
 
 class DeliveryViewSet(viewsets.GenericViewSet):
     serializer_class = DeliverySerializer
+    lookup_value_regex = r"\d+"
     pagination_class = DeliveryPagination
 
     def get_queryset(self):

@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from customers.models import ApiKey
+from customers.models import ApiKey, Customer
 from customers.services import (
     ApiKeyScopeInvalid,
     api_key_authenticate,
@@ -210,8 +210,8 @@ def test_migration_makes_unrestricted_keys_admin_and_limited_keys_app():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
-    scopes = dict(ApiKey.objects.values_list("name", "scope"))
-    assert scopes == {"everything": "admin", "acme-only": "app"}
+    scopes = {k.name: (k.scope, k.customer_limited) for k in ApiKey.objects.all()}
+    assert scopes == {"everything": ("admin", False), "acme-only": ("app", True)}
 
 
 def test_an_unreachable_cache_throttles_nothing_and_fails_nothing(api_key, monkeypatch):
@@ -227,3 +227,70 @@ def test_an_unreachable_cache_throttles_nothing_and_fails_nothing(api_key, monke
     _, raw = api_key
     assert _client(raw).get("/api/v1/customers/").status_code == 200
     assert _client("sy_deadbeef_guess").get("/api/v1/customers/").status_code == 401
+
+
+@override_settings(SWITCHYARD_AUTH_FAILURES_PER_MINUTE=3)
+def test_x_forwarded_for_does_not_reset_the_throttle(db):
+    """Without trusted proxies the throttle counts REMOTE_ADDR, whatever the client writes."""
+    statuses = [
+        _client("sy_deadbeef_guess", address="203.0.113.9")
+        .get("/api/v1/customers/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+        .status_code
+        for i in range(5)
+    ]
+    assert statuses == [401, 401, 401, 429, 429]
+
+
+def test_a_limited_key_whose_customers_are_deleted_sees_none(region_eu, acme):
+    lone = Customer.objects.create(slug="lone", name="Lone", region=region_eu)
+    _, raw = api_key_create(name="lone-app", customers=[lone])
+    client = _client(raw)
+    assert [c["slug"] for c in client.get("/api/v1/customers/").json()["results"]] == ["lone"]
+    lone.delete()
+    assert client.get("/api/v1/customers/").json()["results"] == []
+    assert client.get("/api/v1/customers/acme/").status_code == 404
+
+
+def test_customers_added_any_way_limit_the_key(acme, globex):
+    key, raw = api_key_create(name="crm")
+    acme.api_keys.add(key)  # the reverse side, as a shell session might
+    key.refresh_from_db()
+    assert key.customer_limited
+    assert [c["slug"] for c in _client(raw).get("/api/v1/customers/").json()["results"]] == ["acme"]
+
+
+def test_an_idempotent_replay_stays_within_the_keys_customers(acme, globex):
+    key, raw = api_key_create(name="crm")
+    client = _client(raw)
+    body = {
+        "customer": "globex",
+        "action": "trello.move_card",
+        "input": {"card_id": "5abbe4b7ddc1b351ef961414", "list_id": "5abbe4b7ddc1b351ef961415"},
+    }
+    from integrations.services import integration_create
+
+    integration_create(customer=globex, provider_key="trello")
+    first = client.post("/api/v1/deliveries/", body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.status_code == 202, first.content
+    api_key_update(api_key=key, customers=[acme])
+    replay = client.post("/api/v1/deliveries/", body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert replay.status_code == 400
+    assert "customer" in replay.json()["errors"]
+    assert "globex" not in replay.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/deliveries/abc/"),
+        ("post", "/api/v1/deliveries/abc/retry/"),
+        ("get", "/api/v1/inbound-events/abc/"),
+        ("get", "/api/v1/subscriptions/abc/"),
+        ("get", "/api/v1/credentials/abc/"),
+        ("post", "/api/v1/integrations/abc/check/"),
+    ],
+)
+def test_a_non_numeric_id_is_a_404_problem(api, method, path):
+    response = getattr(api, method)(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == PROBLEM

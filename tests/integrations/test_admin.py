@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from integrations.models import Integration
@@ -48,3 +50,34 @@ def test_check_connection_action(admin_client, acme, globex, fake_provider, api_
         in html
     )
     assert [e["path"] for e in fake_provider.journal()] == ["/trello/1/members/me"]
+
+
+def _edit(admin_client, integration, **fields):
+    data = {
+        "customer": integration.customer_id,
+        "provider_key": integration.provider_key,
+        "config": json.dumps(integration.config),
+        "active": "on",
+        **({"trusted": "on"} if integration.trusted else {}),
+        **fields,
+    }
+    response = admin_client.post(f"/admin/integrations/integration/{integration.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    integration.refresh_from_db()
+
+
+def test_a_new_base_url_in_the_admin_drops_the_trust(admin_client, acme):
+    integration = integration_create(
+        customer=acme,
+        provider_key="ga4",
+        config={"base_url": "https://ga4-proxy.example.com"},
+        trusted=True,
+    )
+    _edit(admin_client, integration, config='{"base_url": "https://elsewhere.example.net"}')
+    assert integration.config["base_url"] == "https://elsewhere.example.net"
+    assert integration.trusted is False
+    # Unrelated edits keep it; ticking it in the same change that moves the base_url sets it.
+    _edit(admin_client, integration, trusted="on")
+    assert integration.trusted is True
+    _edit(admin_client, integration, active="")
+    assert integration.trusted is True and integration.active is False

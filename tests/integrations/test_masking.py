@@ -192,3 +192,20 @@ def test_masker_for_is_shared_by_calls_with_the_same_secrets():
     assert masker_for({"token": SECRET}, ()) is not first
     assert first.text(f"echo {SECRET}") == f"echo {MASK}"
     assert first.headers({"X-Api-Token": "anything"}) == {"X-Api-Token": MASK}
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"authorization":"Bearer Gl0bal\\u0026Grid\\u003cPass\\u003eword"}',  # Go encoding/json
+        "<p>Gl0bal&amp;Grid&lt;Pass&gt;word</p>",  # HTML-escaped
+    ],
+)
+def test_go_json_and_html_escapes_are_masked(stored):
+    masker = Masker(credentials={"token": "Gl0bal&Grid<Pass>word"})
+    assert "Gl0bal" not in masker.text(stored)
+
+
+def test_upper_case_unicode_escapes_are_masked():
+    masker = Masker(credentials={"token": "p\u00e4ss-secret-1"})
+    assert masker.text('{"x":"p\\u00E4ss-secret-1"}') == '{"x":"****"}'

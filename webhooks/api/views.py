@@ -69,6 +69,7 @@ class InboundEventPagination(CursorPagination):
 
 class InboundEventViewSet(viewsets.GenericViewSet):
     serializer_class = InboundEventSerializer
+    lookup_value_regex = r"\d+"
     pagination_class = InboundEventPagination
 
     def get_queryset(self):
@@ -108,6 +109,7 @@ class InboundEventViewSet(viewsets.GenericViewSet):
 
 class SubscriptionViewSet(viewsets.GenericViewSet):
     serializer_class = SubscriptionSerializer
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return selectors.subscription_list(api_key=self.request.auth)
@@ -134,7 +136,7 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
             # Internal apps live on private networks, but only an admin may aim Switchyard there.
             scope_require_admin(request, "allow_private on a subscription")
         slug = data.validated_data.pop("customer", None)
-        restricted = request.auth is not None and request.auth.customers.exists()
+        restricted = request.auth is not None and request.auth.customer_limited
         if slug is None and restricted:
             raise serializers.ValidationError(
                 {"customer": ["This API key is restricted to customers; name one."]}
