@@ -1,8 +1,8 @@
 """Delivery benchmark: the engine against a plain loop posting the same N requests through one
 pooled ``requests.Session`` to the same fake provider server, measured in the same run.
 
-    .venv/bin/python bench/deliver.py [--n 5000] [--backend sqlite|postgres|both] [--workers 2]
-                                      [--no-stream]
+    .venv/bin/python bench/deliver.py [--n 5000 | --sizes 5000,50000]
+                                      [--backend sqlite|postgres|both] [--workers 2] [--no-stream]
 
 For each backend it makes a throwaway database (a SQLite file in a temporary directory, or a
 PostgreSQL database with Redis as broker and limiter store; both removed afterwards), migrates
@@ -358,6 +358,12 @@ def run(backend: str, n: int, workers: int, workdir: Path, stream: bool = True) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument(
+        "--sizes",
+        default="",
+        help="Comma-separated backlog sizes (e.g. 5000,50000) run in turn instead of --n, so "
+        "the engine's ratio at each size can be compared within one sitting.",
+    )
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -367,10 +373,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()] or [args.n]
     for backend in backends:
-        with tempfile.TemporaryDirectory(prefix="sy-bench-") as workdir:
-            result = run(backend, args.n, args.workers, Path(workdir), stream=not args.no_stream)
-        print(" ".join(f"{key}={value}" for key, value in result.items()), flush=True)
+        for n in sizes:
+            with tempfile.TemporaryDirectory(prefix="sy-bench-") as workdir:
+                result = run(backend, n, args.workers, Path(workdir), stream=not args.no_stream)
+            print(" ".join(f"{key}={value}" for key, value in result.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -179,6 +179,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.problems.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # How many proxies in front of Switchyard append to X-Forwarded-For: throttles take the
+    # client address that many hops back, never a value the client wrote itself.
+    "NUM_PROXIES": env_int("SWITCHYARD_TRUSTED_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchyard API",
@@ -208,13 +211,20 @@ SWITCHYARD_HEARTBEAT_SECONDS = float(env_str("SWITCHYARD_HEARTBEAT_SECONDS", "10
 SWITCHYARD_WORKER_STALE_SECONDS = env_int("SWITCHYARD_WORKER_STALE_SECONDS", 60)
 
 # --- Delivery engine ------------------------------------------------------------------------
-# Total time one attempt may take (connect + send + read); the lease adds a margin on top, so a
-# delivery whose worker died is picked up again about a minute later.
+# Total time one attempt may take (connect + send + read).
 SWITCHYARD_ATTEMPT_DEADLINE_SECONDS = env_int("SWITCHYARD_ATTEMPT_DEADLINE_SECONDS", 30)
 # An integration check holds a web worker while it waits: a much shorter total deadline.
 SWITCHYARD_CHECK_DEADLINE_SECONDS = env_int("SWITCHYARD_CHECK_DEADLINE_SECONDS", 5)
-SWITCHYARD_LEASE_SECONDS = env_int("SWITCHYARD_LEASE_SECONDS", 60)
-# A queued task not picked up within this time (a flushed or lost broker message) is queued again.
+# A worker's lease on a claimed batch runs this long past its last renewal; the worker renews it
+# every third of it while the batch runs (integrations/outbox.py, LeaseHeartbeat), so a delivery
+# whose worker died is sent again within this plus a dispatch interval.
+SWITCHYARD_LEASE_SECONDS = float(env_str("SWITCHYARD_LEASE_SECONDS", "10"))
+# A queued delivery still unclaimed after this long while the broker holds too few tasks to
+# carry it (a flushed or lost message) is queued again; a copy of a message a cluster had
+# already taken finds nothing to claim.
+SWITCHYARD_ENQUEUE_GRACE_SECONDS = float(env_str("SWITCHYARD_ENQUEUE_GRACE_SECONDS", "5"))
+# The upper bound: a queued task not picked up within this time is queued again, whatever the
+# broker says.
 SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS = env_int("SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS", 120)
 # The dispatcher tops the broker up to this many queued tasks, never more (bounded fan-out).
 SWITCHYARD_RELAY_MAX_QUEUED = env_int("SWITCHYARD_RELAY_MAX_QUEUED", 1000)

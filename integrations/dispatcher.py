@@ -44,7 +44,8 @@ def default_steps() -> list[PeriodicStep]:
     return [
         # Every pass: due work reaches a worker within one dispatch interval of its time.
         PeriodicStep("relay_due_deliveries", 0, deliveries.deliveries_relay_due),
-        PeriodicStep("recover_expired_leases", 5, deliveries.deliveries_recover_leases),
+        # Every pass as well: leases are short and renewed, so an expired one is a dead worker.
+        PeriodicStep("recover_expired_leases", 0, deliveries.deliveries_recover_leases),
         PeriodicStep("heartbeat", heartbeat, _probe_workers),
         PeriodicStep("purge_idempotency_keys", 600, deliveries.idempotency_keys_purge),
         PeriodicStep("purge_heartbeats", 3600, heartbeat_purge_stale),

@@ -39,7 +39,12 @@ from customers.models import Customer
 from integrations import egress
 from integrations.constants import SECRET_HEADERS
 from integrations.deliveries.services import delivery_create
-from integrations.outbox import enqueue_batches, enqueued_until
+from integrations.outbox import (
+    LeaseHeartbeat,
+    enqueue_batches,
+    enqueued_until,
+    requeue_unclaimed,
+)
 from integrations.providers.base import (
     CredentialPurpose,
     PayloadInvalid,
@@ -518,6 +523,26 @@ def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
     transaction fails (the database gone) nothing is settled: the leases expire and the relay
     queues the events again."""
     token = _claim(event_ids)
+    # The lease is short and renewed while the batch runs, as a delivery batch's is: a dead
+    # worker's events come back within a lease, a slow batch keeps its own.
+    with LeaseHeartbeat(model=InboundEvent, ids=event_ids, token=token):
+        claimed, fanned = _process_claimed(event_ids, token)
+    for event in claimed:
+        if event.status == Status.PROCESSED:
+            logger.info(
+                "webhooks.processed event=%s type=%s fanned_out=%s",
+                event.pk,
+                event.type,
+                fanned[event.pk],
+            )
+        elif event.status == Status.IGNORED:
+            logger.info("webhooks.ignored event=%s", event.pk)
+    return {event.pk: event.status for event in claimed}
+
+
+def _process_claimed(event_ids: list[int], token) -> tuple[list[InboundEvent], dict[int, int]]:
+    """The batch transaction of ``inbound_events_process``: the events settled, and how many
+    deliveries each fanned out to."""
     with transaction.atomic():
         mine = InboundEvent.objects.filter(pk__in=event_ids, lease_token=token)
         # Each endpoint's customer once per batch, not joined and built into every row.
@@ -545,18 +570,7 @@ def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
         # Those fanned out were written with their deliveries.
         settled = {event.pk for event in claimed if fanned[event.pk]}
         settled.update(e.pk for e in _settle([e for e in claimed if not fanned[e.pk]], loaded))
-    claimed = [event for event in claimed if event.pk in settled]
-    for event in claimed:
-        if event.status == Status.PROCESSED:
-            logger.info(
-                "webhooks.processed event=%s type=%s fanned_out=%s",
-                event.pk,
-                event.type,
-                fanned[event.pk],
-            )
-        elif event.status == Status.IGNORED:
-            logger.info("webhooks.ignored event=%s", event.pk)
-    return {event.pk: event.status for event in claimed}
+    return [event for event in claimed if event.pk in settled], fanned
 
 
 def inbound_events_relay_due() -> int:
@@ -565,7 +579,11 @@ def inbound_events_relay_due() -> int:
     SWITCHYARD_RELAY_MAX_QUEUED events queued. Accepted events thus reach a worker within
     one dispatch interval. An event found out of attempts (its last attempt never settled: the
     lease expired) is dead-lettered instead of queued, as deliveries_recover_leases does for
-    deliveries."""
+    deliveries. Events whose broker message is gone (a flushed broker) are queued again first
+    (``requeue_unclaimed``), not after the enqueue timeout."""
+    requeue_unclaimed(
+        queued=InboundEvent.objects.filter(status__in=PENDING), batch_size=PROCESS_BATCH
+    )
     now = timezone.now()
     queued_now = InboundEvent.objects.filter(status__in=PENDING, enqueued_until__gt=now).count()
     room = settings.SWITCHYARD_RELAY_MAX_QUEUED - queued_now

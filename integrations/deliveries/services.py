@@ -16,21 +16,26 @@ from itertools import zip_longest
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
 from config.db import update_fields_many
-from customers.models import ApiKey
+from customers.models import ApiKey, Customer
 from customers.selectors import customers_visible_to
 from integrations import egress
 from integrations.actions import CallOutcome, PreparedCall, action_prepare, operation_execute
 from integrations.capabilities import CAPABILITIES
 from integrations.limits.services import Deferral, SendPermits, rate_limit_quotas, send_settled
 from integrations.models import Delivery, DeliveryAttempt, Integration
-from integrations.outbox import enqueue_batches, enqueued_until
+from integrations.outbox import (
+    LeaseHeartbeat,
+    enqueue_batches,
+    enqueued_until,
+    requeue_unclaimed,
+)
 from integrations.providers.base import CredentialPurpose, Outcome
 from integrations.registry import get_provider
 from integrations.retry import RetryPolicy, decide_retry, policy_for
@@ -58,8 +63,8 @@ BULK_CHUNK = 1000
 CLAIM_TOLERANCE = timedelta(seconds=1)
 TASK_PATH = "integrations.tasks.delivery_send_batch"
 # Attempts are recorded and settled in groups of up to this many, or this often: fewer commits,
-# while a worker that dies leaves at most one group sent but unsettled (sent again after the
-# lease, with the same idempotency key).
+# while a worker that dies leaves at most one group sent but unsettled (sent again once its
+# lease expires, with the same idempotency key).
 SETTLE_GROUP = 20
 SETTLE_GROUP_SECONDS = 0.25
 # The relay serves at most this many customers per pass, those waiting longest first.
@@ -83,7 +88,10 @@ def _fingerprint(*, customer: str, action: str, input: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(existing: Delivery, fingerprint: str) -> tuple[Delivery, bool]:
+def _replay(existing: Delivery, fingerprint: str, api_key: ApiKey | None) -> tuple[Delivery, bool]:
+    # A key whose customers were narrowed since gets no more of that customer through a replay.
+    if not customers_visible_to(api_key).filter(pk=existing.customer_id).exists():
+        raise ValidationError({"customer": ["Unknown customer."]})
     if existing.request_fingerprint != fingerprint:
         raise IdempotencyKeyReused(
             {
@@ -128,7 +136,7 @@ def delivery_create(
     fingerprint = _fingerprint(customer=customer, action=action, input=input)
     existing_for_key = Delivery.objects.filter(api_key=api_key, idempotency_key=idempotency_key)
     if idempotency_key and (existing := existing_for_key.first()):
-        return _replay(existing, fingerprint)
+        return _replay(existing, fingerprint, api_key)
 
     customer_row = customers_visible_to(api_key).filter(slug=customer).first()
     if customer_row is None:
@@ -172,7 +180,7 @@ def delivery_create(
             raise ProblemConflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly."
             ) from None
-        return _replay(existing, fingerprint)
+        return _replay(existing, fingerprint, api_key)
     logger.info(
         "deliveries.accepted delivery=%s customer=%s action=%s", delivery.pk, customer, action
     )
@@ -196,14 +204,14 @@ def _customer_queued(customer_id: int) -> int:
 
 def _claim(delivery_ids: list[int]) -> list[Delivery]:
     """Take the lease on the due deliveries among ``delivery_ids`` in one conditional UPDATE
-    and load them; rows someone else holds, or that are not due, are left alone.
+    and load them; rows someone else holds, or that are not due, are left alone (so a
+    duplicate task finds nothing to claim).
 
-    The lease covers the whole batch: no attempt starts later than SWITCHYARD_SEND_BATCH_SECONDS
-    after the claim, and each ends within the attempt deadline that SWITCHYARD_LEASE_SECONDS
-    already covers."""
+    The lease is short (SWITCHYARD_LEASE_SECONDS): ``deliveries_attempt`` renews it with a
+    heartbeat for as long as the batch runs, so it expires a lease after the worker died."""
     now = timezone.now()
     token = uuid.uuid4()
-    lease = settings.SWITCHYARD_LEASE_SECONDS + settings.SWITCHYARD_SEND_BATCH_SECONDS
+    lease = settings.SWITCHYARD_LEASE_SECONDS
     Delivery.objects.filter(
         pk__in=delivery_ids, status=Status.PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
     ).update(
@@ -485,7 +493,8 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
     not due, already taken or finished are absent.
 
     After SWITCHYARD_SEND_BATCH_SECONDS the rest is given back, un-attempted, to the relay rather
-    than risking the task timeout."""
+    than risking the task timeout; so is it when the lease heartbeat cannot renew the lease.
+    The heartbeat runs from the claim until the last settle, however the batch ends."""
     from credentials.services import credential_version_mark_used
 
     started = time.monotonic()
@@ -495,21 +504,36 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
     results: dict[int, str | None] = {}
     unsettled: list[_Settlement] = []
     settled_at = time.monotonic()
-    for position, delivery in enumerate(queue):
-        if time.monotonic() - started > settings.SWITCHYARD_SEND_BATCH_SECONDS:
-            _release(queue[position:], enqueued_until=None)
-            logger.info("deliveries.batch_handed_back count=%s", len(queue) - position)
-            break
-        result = _attempt(delivery, cache)
-        cache.to_come[delivery.provider_key, delivery.customer_id] -= 1
-        if not isinstance(result, _Settlement):
-            results[delivery.pk] = result
-            continue
-        unsettled.append(result)
-        if len(unsettled) >= SETTLE_GROUP or time.monotonic() - settled_at > SETTLE_GROUP_SECONDS:
-            results |= _settle(unsettled)
-            unsettled, settled_at = [], time.monotonic()
-    results |= _settle(unsettled)
+    heartbeat = LeaseHeartbeat(
+        model=Delivery,
+        ids=list(claimed),
+        token=queue[0].lease_token if queue else None,
+        held=Q(status=Status.IN_FLIGHT),
+    )
+    with heartbeat:
+        for position, delivery in enumerate(queue):
+            late = time.monotonic() - started > settings.SWITCHYARD_SEND_BATCH_SECONDS
+            if late or not heartbeat.holding():
+                _release(queue[position:], enqueued_until=None)
+                logger.info(
+                    "deliveries.batch_handed_back count=%s reason=%s",
+                    len(queue) - position,
+                    "batch_time" if late else "lease_not_renewed",
+                )
+                break
+            result = _attempt(delivery, cache)
+            cache.to_come[delivery.provider_key, delivery.customer_id] -= 1
+            if not isinstance(result, _Settlement):
+                results[delivery.pk] = result
+                continue
+            unsettled.append(result)
+            if (
+                len(unsettled) >= SETTLE_GROUP
+                or time.monotonic() - settled_at > SETTLE_GROUP_SECONDS
+            ):
+                results |= _settle(unsettled)
+                unsettled, settled_at = [], time.monotonic()
+        results |= _settle(unsettled)
     for version_id in cache.versions_used:
         credential_version_mark_used(version_id=version_id)
     return results
@@ -603,25 +627,41 @@ def _manual_retry_budget() -> int:
 # --- dispatcher upkeep ----------------------------------------------------------------------
 
 
+def _customers_waiting(due) -> list[int]:
+    """Customers with due deliveries, those waiting longest first. One index probe per customer
+    (``delivery_customer_due``) rather than grouping every due row: a pass costs the same with a
+    backlog of a thousand deliveries or a million."""
+    first_due = (
+        due.filter(customer_id=OuterRef("pk")).order_by("next_attempt_at").values("next_attempt_at")
+    )
+    return list(
+        Customer.objects.annotate(first=Subquery(first_due[:1]))
+        .filter(first__isnull=False)
+        .order_by("first")
+        .values_list("pk", flat=True)[:RELAY_CUSTOMERS_PER_PASS]
+    )
+
+
 def deliveries_relay_due() -> int:
     """Queue due deliveries that have no task in the broker, keeping at most
     SWITCHYARD_RELAY_MAX_QUEUED queued and at most SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT per customer
     queued or in flight, taking customers in turn (round robin), so one customer's burst never
     queues ahead of another's single delivery. Several dispatchers may run: rows are claimed
-    with SKIP LOCKED where the database has it (SQLite serialises writers anyway)."""
+    with SKIP LOCKED where the database has it (SQLite serialises writers anyway).
+
+    Deliveries queued a few seconds ago whose broker message is gone (flushed broker, killed
+    cluster) are queued again first (``requeue_unclaimed``), not after the enqueue timeout."""
+    requeue_unclaimed(
+        queued=Delivery.objects.filter(status=Status.PENDING),
+        batch_size=settings.SWITCHYARD_SEND_BATCH,
+    )
     now = timezone.now()
     queued = Q(status=Status.PENDING, enqueued_until__gt=now)
     room = settings.SWITCHYARD_RELAY_MAX_QUEUED - Delivery.objects.filter(queued).count()
     due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).filter(
         Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now)
     )
-    waiting = (
-        due.order_by()
-        .values("customer_id")
-        .annotate(first=Min("next_attempt_at"))
-        .order_by("first")
-        .values_list("customer_id", flat=True)[:RELAY_CUSTOMERS_PER_PASS]
-    )
+    waiting = _customers_waiting(due)
     busy = dict(
         Delivery.objects.filter(queued | Q(status=Status.IN_FLIGHT))
         .order_by()
@@ -658,10 +698,13 @@ def deliveries_relay_due() -> int:
 
 
 def deliveries_recover_leases() -> int:
-    """Deliveries whose worker died mid-attempt (lease expired) become due again, or dead when
-    that was their last allowed attempt."""
+    """Deliveries whose worker died mid-attempt (lease expired: its heartbeat stopped) become
+    due again, or dead when that was their last allowed attempt. The dispatcher runs it every
+    pass: an indexed EXISTS, and the UPDATEs only when a lease expired."""
     now = timezone.now()
     expired = Delivery.objects.filter(status=Status.IN_FLIGHT, lease_until__lt=now)
+    if not expired.exists():
+        return 0
     lost = "Worker lost during the attempt (lease expired); the provider may have received it."
     dead = expired.filter(attempts__gte=F("attempt_limit")).update(
         status=Status.DEAD,
