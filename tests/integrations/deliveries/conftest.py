@@ -8,6 +8,30 @@ LIST = "5abbe4b7ddc1b351ef961415"
 TRELLO_KEY = "a" * 31 + "1"
 TRELLO_TOKEN = "b" * 63 + "2"
 CARD_URL = f"https://api.trello.com/1/cards/{CARD}"
+STAGES = {"review": "5abbe4b7ddc1b351ef9614a1", "done": "5abbe4b7ddc1b351ef9614a2"}
+
+
+def trello_customer_at(fake_url: str, **config):
+    """acme (region eu) with a Trello credential of its own and an integration at the fake
+    provider server's ``/trello``, its workflow stages mapped; ``config`` adds settings."""
+    from credentials.services import credential_create
+    from customers.models import Customer, Region
+    from integrations.services import integration_create
+
+    region = Region.objects.create(code="eu", name="EU")
+    customer = Customer.objects.create(slug="acme", name="Acme", region=region)
+    credential_create(
+        provider="trello",
+        purpose="api",
+        customer=customer,
+        fields={"api_key": "a" * 32, "token": "b" * 64},
+    )
+    integration_create(
+        customer=customer,
+        provider_key="trello",
+        config={"base_url": f"{fake_url}/trello", "stages": STAGES, **config},
+    )
+    return customer
 
 
 @pytest.fixture

@@ -8,16 +8,14 @@ import time
 import pytest
 import requests
 
-from customers.models import Customer, Region
 from customers.services import api_key_create
 from integrations.models import Delivery
-from integrations.services import integration_create
+from tests.integrations.deliveries.conftest import STAGES, trello_customer_at
 from tests.processes import ProcessStack, free_port
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 CARD = "5abbe4b7ddc1b351ef961414"
-STAGES = {"review": "5abbe4b7ddc1b351ef9614a1", "done": "5abbe4b7ddc1b351ef9614a2"}
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 
@@ -40,24 +38,8 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture
 def client_for(stack, fake_provider):
     """An API session for a Trello customer whose integration points at the fake server."""
-    from credentials.services import credential_create
-
-    region = Region.objects.create(code="eu", name="EU")
-    customer = Customer.objects.create(slug="acme", name="Acme", region=region)
-    credential_create(
-        provider="trello",
-        purpose="api",
-        customer=customer,
-        fields={"api_key": "a" * 32, "token": "b" * 64},
-    )
-    integration_create(
-        customer=customer,
-        provider_key="trello",
-        config={
-            "base_url": f"{fake_provider.url}/trello",
-            "stages": STAGES,
-            "retry": {"base_seconds": 0.5, "cap_seconds": 2, "max_attempts": 6},
-        },
+    trello_customer_at(
+        fake_provider.url, retry={"base_seconds": 0.5, "cap_seconds": 2, "max_attempts": 6}
     )
     _, raw_key = api_key_create(name="e2e")
     session = requests.Session()

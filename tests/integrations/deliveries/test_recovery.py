@@ -15,16 +15,14 @@ from django.db import connections
 from django.utils import timezone
 from django_q.brokers import get_broker
 
-from customers.models import Customer, Region
 from integrations import outbox
 from integrations.deliveries import services
 from integrations.models import Delivery
 from integrations.outbox import LeaseHeartbeat
-from integrations.services import integration_create
+from tests.integrations.deliveries.conftest import trello_customer_at
 
 Status = Delivery.Status
 CARD = "5abbe4b7ddc1b351ef961414"
-STAGES = {"review": "5abbe4b7ddc1b351ef9614a1", "done": "5abbe4b7ddc1b351ef9614a2"}
 CARDS = "/trello/1/cards/"
 LEASE = 0.6  # renewed every 0.2 s
 
@@ -36,21 +34,7 @@ def heartbeat_threads() -> list[threading.Thread]:
 @pytest.fixture
 def trello_customer(db, fake_provider):
     """A Trello customer whose integration points at the fake provider server."""
-    from credentials.services import credential_create
-
-    region = Region.objects.create(code="eu", name="EU")
-    customer = Customer.objects.create(slug="acme", name="Acme", region=region)
-    credential_create(
-        provider="trello",
-        purpose="api",
-        customer=customer,
-        fields={"api_key": "a" * 32, "token": "b" * 64},
-    )
-    integration_create(
-        customer=customer,
-        provider_key="trello",
-        config={"base_url": f"{fake_provider.url}/trello", "stages": STAGES},
-    )
+    customer = trello_customer_at(fake_provider.url)
     return customer
 
 

@@ -11,16 +11,14 @@ import time
 import pytest
 import requests
 
-from customers.models import Customer, Region
 from customers.services import api_key_create
 from integrations.models import Delivery
-from integrations.services import integration_create
+from tests.integrations.deliveries.conftest import trello_customer_at
 from tests.processes import ProcessStack
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 CARD = "5abbe4b7ddc1b351ef961414"
-STAGES = {"review": "5abbe4b7ddc1b351ef9614a1", "done": "5abbe4b7ddc1b351ef9614a2"}
 CARDS = "/trello/1/cards/"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 LEASE = 3
@@ -46,21 +44,7 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture
 def client_for(stack, fake_provider):
     """An API session for a Trello customer whose integration points at the fake server."""
-    from credentials.services import credential_create
-
-    region = Region.objects.create(code="eu", name="EU")
-    customer = Customer.objects.create(slug="acme", name="Acme", region=region)
-    credential_create(
-        provider="trello",
-        purpose="api",
-        customer=customer,
-        fields={"api_key": "a" * 32, "token": "b" * 64},
-    )
-    integration_create(
-        customer=customer,
-        provider_key="trello",
-        config={"base_url": f"{fake_provider.url}/trello", "stages": STAGES},
-    )
+    trello_customer_at(fake_provider.url)
     _, raw_key = api_key_create(name="recovery")
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {raw_key}"
