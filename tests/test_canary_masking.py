@@ -8,9 +8,8 @@ tests/webhooks/test_inbound_secrets.py."""
 import base64
 import html
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -24,6 +23,7 @@ from integrations.masking import MASK
 from integrations.models import Delivery, DeliveryAttempt
 from integrations.services import integration_create
 from tests.credentials.test_canary import _database_dump
+from tests.local_http import LocalHttpServer
 from webhooks.models import Subscription
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +73,7 @@ def _leaks(secret: str, places: list[tuple[str, bytes]]) -> list[tuple[str, str]
     return found
 
 
-class EchoServer:
+class EchoServer(LocalHttpServer):
     """Answers every request with everything it was sent (headers, body) and the bearer token
     in several encodings, JSON-encoded; ``/utf8`` encodes the JSON without ASCII escapes,
     ``/fail`` answers 400, ``/busy`` 503 and ``/text`` plain text."""
@@ -126,14 +126,7 @@ class EchoServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

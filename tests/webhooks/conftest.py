@@ -2,6 +2,7 @@ import base64
 import hashlib
 import hmac
 import time
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -9,6 +10,7 @@ from credentials.services import credential_create
 from integrations.providers.standard_webhooks import sign_headers
 from integrations.providers.stripe import signature_header
 from tests.integrations.providers.helpers import fixture_bytes
+from tests.local_http import LocalHttpServer
 from webhooks.services import endpoint_create, inbound_events_relay_due
 
 SECRETS = {
@@ -99,3 +101,33 @@ def post_webhook(client, django_capture_on_commit_callbacks):
         return response
 
     return post
+
+
+class Subscriber(LocalHttpServer):
+    """An internal app receiving events: records each request; answers ``status`` (200 unless
+    told otherwise)."""
+
+    def __init__(self):
+        self.requests: list[tuple[dict, bytes]] = []
+        self.status = 200
+        subscriber = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                subscriber.requests.append((dict(self.headers), body))
+                self.send_response(subscriber.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(Handler, "/hooks")
+
+
+@pytest.fixture
+def subscriber():
+    subscriber = Subscriber()
+    yield subscriber
+    subscriber.close()

@@ -24,7 +24,6 @@ from credentials.services import (
     credential_versions_expire,
 )
 from integrations.models import Delivery
-from tests.webhooks.test_subscriptions import Subscriber
 from webhooks.models import InboundEvent, Subscription
 from webhooks.selectors import _signing_secrets, outbound_message
 from webhooks.services import endpoint_create, subscription_create, subscription_rotate_secret
@@ -34,13 +33,6 @@ pytestmark = pytest.mark.django_db
 K1, K2 = generate_key(), generate_key()
 Audit = CredentialAuditEntry.Action
 State = CredentialVersion.State
-
-
-@pytest.fixture
-def subscriber():
-    subscriber = Subscriber()
-    yield subscriber
-    subscriber.close()
 
 
 @pytest.fixture

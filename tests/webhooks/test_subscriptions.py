@@ -2,8 +2,6 @@
 checks its signature with the independent ``standardwebhooks`` library."""
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -15,42 +13,6 @@ from webhooks.models import InboundEvent, Subscription
 from webhooks.services import subscription_create, subscription_rotate_secret
 
 pytestmark = pytest.mark.django_db
-
-
-class Subscriber:
-    """Records each request; answers ``status`` (200 unless told otherwise)."""
-
-    def __init__(self):
-        self.requests: list[tuple[dict, bytes]] = []
-        self.status = 200
-        subscriber = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                subscriber.requests.append((dict(self.headers), body))
-                self.send_response(subscriber.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def subscriber():
-    subscriber = Subscriber()
-    yield subscriber
-    subscriber.close()
 
 
 def _verify(secret: str, headers: dict, body: bytes) -> dict:
