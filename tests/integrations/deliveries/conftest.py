@@ -1,4 +1,7 @@
+import time
+
 import pytest
+import requests
 
 # Limiter state in Redis outlives each test's transaction; every delivery test starts afresh.
 from tests.integrations.limits.fixtures import fresh_limits  # noqa: F401
@@ -32,6 +35,38 @@ def trello_customer_at(fake_url: str, **config):
         config={"base_url": f"{fake_url}/trello", "stages": STAGES, **config},
     )
     return customer
+
+
+def api_session(name: str) -> requests.Session:
+    """A requests session carrying a new API key, for tests that call a running web process."""
+    from customers.services import api_key_create
+
+    _, raw_key = api_key_create(name=name)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {raw_key}"
+    return session
+
+
+def proceed(stack, session, to="done") -> int:
+    """Ask the running platform to move acme's card to stage ``to``; the delivery's id."""
+    response = session.post(
+        f"{stack.web_url}/api/v1/deliveries/",
+        json={"customer": "acme", "action": "workflow.proceed", "input": {"item": CARD, "to": to}},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def wait_finished(stack, session, delivery_id, timeout=30) -> dict:
+    """The delivery's detail once it succeeded, died or was cancelled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        detail = session.get(f"{stack.web_url}/api/v1/deliveries/{delivery_id}/", timeout=10).json()
+        if detail["status"] in ("succeeded", "dead", "cancelled"):
+            return detail
+        time.sleep(0.2)
+    raise AssertionError(f"delivery {delivery_id} did not finish: {detail}\n{stack.logs()}")
 
 
 @pytest.fixture

@@ -3,19 +3,22 @@ provider server, on whichever database and broker the suite runs with (SQLite + 
 PostgreSQL + Redis). The test process only prepares rows and talks HTTP."""
 
 import os
-import time
 
 import pytest
-import requests
 
-from customers.services import api_key_create
 from integrations.models import Delivery
-from tests.integrations.deliveries.conftest import STAGES, trello_customer_at
+from tests.integrations.deliveries.conftest import (
+    CARD,
+    STAGES,
+    api_session,
+    proceed,
+    trello_customer_at,
+    wait_finished,
+)
 from tests.processes import ProcessStack, free_port
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
-CARD = "5abbe4b7ddc1b351ef961414"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 
@@ -41,31 +44,9 @@ def client_for(stack, fake_provider):
     trello_customer_at(
         fake_provider.url, retry={"base_seconds": 0.5, "cap_seconds": 2, "max_attempts": 6}
     )
-    _, raw_key = api_key_create(name="e2e")
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {raw_key}"
+    session = api_session("e2e")
     yield session
     session.close()
-
-
-def proceed(stack, session, to="done"):
-    response = session.post(
-        f"{stack.web_url}/api/v1/deliveries/",
-        json={"customer": "acme", "action": "workflow.proceed", "input": {"item": CARD, "to": to}},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
-
-
-def wait_finished(stack, session, delivery_id, timeout=30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        detail = session.get(f"{stack.web_url}/api/v1/deliveries/{delivery_id}/", timeout=10).json()
-        if detail["status"] in ("succeeded", "dead", "cancelled"):
-            return detail
-        time.sleep(0.2)
-    raise AssertionError(f"delivery {delivery_id} did not finish: {detail}\n{stack.logs()}")
 
 
 def test_workflow_proceed_succeeds_through_real_processes(stack, client_for, fake_provider):

@@ -9,16 +9,18 @@ import os
 import time
 
 import pytest
-import requests
 
-from customers.services import api_key_create
 from integrations.models import Delivery
-from tests.integrations.deliveries.conftest import trello_customer_at
+from tests.integrations.deliveries.conftest import (
+    api_session,
+    proceed,
+    trello_customer_at,
+    wait_finished,
+)
 from tests.processes import ProcessStack
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
-CARD = "5abbe4b7ddc1b351ef961414"
 CARDS = "/trello/1/cards/"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 LEASE = 3
@@ -45,35 +47,9 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
 def client_for(stack, fake_provider):
     """An API session for a Trello customer whose integration points at the fake server."""
     trello_customer_at(fake_provider.url)
-    _, raw_key = api_key_create(name="recovery")
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {raw_key}"
+    session = api_session("recovery")
     yield session
     session.close()
-
-
-def proceed(stack, session) -> int:
-    response = session.post(
-        f"{stack.web_url}/api/v1/deliveries/",
-        json={
-            "customer": "acme",
-            "action": "workflow.proceed",
-            "input": {"item": CARD, "to": "done"},
-        },
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
-
-
-def wait_finished(stack, session, delivery_id, timeout=30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        detail = session.get(f"{stack.web_url}/api/v1/deliveries/{delivery_id}/", timeout=10).json()
-        if detail["status"] in ("succeeded", "dead", "cancelled"):
-            return detail
-        time.sleep(0.2)
-    raise AssertionError(f"delivery {delivery_id} did not finish: {detail}\n{stack.logs()}")
 
 
 def test_worker_killed_mid_send_is_sent_again_within_15_s(stack, client_for, fake_provider):
