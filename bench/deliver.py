@@ -28,10 +28,8 @@ BENCH_REDIS_URL (default redis://127.0.0.1:6379/8, flushed before and after)."""
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -45,25 +43,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import ProcessStack, free_port  # noqa: E402
+from bench.throwaway import TOKEN, Platform  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
-TOKEN = "b" * 64
 BODY = {"event": "order.shipped", "carrier": "bench"}
 CLIENT_THREADS = 4
-
-# The generic HTTP provider: the engine's own cost, with no provider-wide limit in the way.
-SEED = """
-from credentials.services import credential_create
-from customers.models import Customer, Region
-from customers.services import api_key_create
-from integrations.services import integration_create
-region = Region.objects.create(code="eu", name="EU")
-customer = Customer.objects.create(slug="bench", name="Bench", region=region)
-credential_create(provider="http", purpose="api", customer=customer, fields={"token": %(token)r})
-integration_create(customer=customer, provider_key="http", config={
-    "base_url": %(base_url)r, "rate_limit": {"rate": 1000000, "per_seconds": 1}})
-print(api_key_create(name="bench")[1])
-"""
 
 
 def backlog(n: int) -> str:
@@ -196,67 +180,22 @@ class PeakRss:
         return self.peak
 
 
-class Bench:
+class Bench(Platform):
     """One backend's run: throwaway database, processes, the three measurements."""
 
     def __init__(self, backend: str, n: int, workers: int, workdir: Path):
-        self.backend, self.n = backend, n
-        env = {
-            # Production settings: DEBUG would also record every SQL query in each process.
-            "DEBUG": "false",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SWITCHYARD_VAR_DIR": str(workdir),
-            "SWITCHYARD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(
-                secrets.token_bytes(32)
-            ).decode(),
-            "SWITCHYARD_WORKERS": str(workers),
-            "SWITCHYARD_DISPATCH_INTERVAL_SECONDS": "0.05",
-            # The fake provider listens on loopback, which egress refuses unless allowed.
-            "SWITCHYARD_EGRESS_ALLOW": "127.0.0.1",
-            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-        }
-        self.database = self.admin_url = self.redis_url = None
-        if backend == "postgres":
-            import psycopg
-            import redis
-
-            self.admin_url = os.environ.get(
-                "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-            )
-            self.redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-            self.database = f"sy_bench_deliver_{os.getpid()}"
-            with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.database}"')
-            env["DATABASE_URL"] = self.admin_url.rsplit("/", 1)[0] + f"/{self.database}"
-            env["REDIS_URL"] = self.redis_url
-            redis.Redis.from_url(self.redis_url).flushdb()
-            self.stack = ProcessStack(workdir, env)
-        else:
-            self.stack = ProcessStack.sqlite(workdir, **env)
-        self.database_url = self.stack.env["DATABASE_URL"]
-
-    def close(self) -> None:
-        self.stack.stop()
-        if self.database:
-            import psycopg
-            import redis
-
-            with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            redis.Redis.from_url(self.redis_url).flushdb()
+        super().__init__(
+            backend,
+            workdir,
+            name="deliver",
+            redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),
+            SWITCHYARD_WORKERS=str(workers),
+            SWITCHYARD_DISPATCH_INTERVAL_SECONDS="0.05",
+        )
+        self.n = n
 
     def setup(self) -> None:
-        self.stack.manage("migrate", "--verbosity", "0")
-        port = free_port()
-        fakeprovider = [sys.executable, "manage.py", "fakeprovider", "--port", str(port)]
-        self.stack.start("fakeprovider", fakeprovider)
-        self.fake_url = f"http://127.0.0.1:{port}"
-        self.stack.wait_for(
-            lambda: requests.get(f"{self.fake_url}/_journal", timeout=1).ok, what="fake server"
-        )
-        seed = SEED % {"token": TOKEN, "base_url": f"{self.fake_url}/http"}
-        self.raw_key = self.stack.manage("shell", "-c", seed).strip().splitlines()[-1]
+        super().setup()
 
     def reset(self) -> None:
         requests.post(f"{self.fake_url}/_reset", timeout=5)

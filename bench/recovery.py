@@ -32,10 +32,8 @@ before, during and after)."""
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -47,24 +45,12 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import ProcessStack, free_port  # noqa: E402
+from bench.throwaway import Platform  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
-TOKEN = "b" * 64
 FLUSHED = 5
 DISPATCH_INTERVAL = 0.5  # the default
 ENQUEUE_TIMEOUT = 120  # the default
-
-SEED = """
-from credentials.services import credential_create
-from customers.models import Customer, Region
-from customers.services import api_key_create
-from integrations.services import integration_create
-region = Region.objects.create(code="eu", name="EU")
-customer = Customer.objects.create(slug="bench", name="Bench", region=region)
-credential_create(provider="http", purpose="api", customer=customer, fields={"token": %(token)r})
-integration_create(customer=customer, provider_key="http", config={"base_url": %(base_url)r})
-print(api_key_create(name="bench")[1])
-"""
 
 
 def query(database_url: str, sql: str, params: tuple = ()) -> list[tuple]:
@@ -85,67 +71,20 @@ def query(database_url: str, sql: str, params: tuple = ()) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-class Bench:
+class Bench(Platform):
     def __init__(self, backend: str, workdir: Path, lease: float, grace: float):
-        self.backend, self.lease, self.grace = backend, lease, grace
-        env = {
-            "DEBUG": "false",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SWITCHYARD_VAR_DIR": str(workdir),
-            "SWITCHYARD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(
-                secrets.token_bytes(32)
-            ).decode(),
-            "SWITCHYARD_LEASE_SECONDS": f"{lease:g}",
-            "SWITCHYARD_ENQUEUE_GRACE_SECONDS": f"{grace:g}",
-            # The fake provider listens on loopback, which egress refuses unless allowed.
-            "SWITCHYARD_EGRESS_ALLOW": "127.0.0.1",
-            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-        }
-        self.database = self.admin_url = self.redis_url = None
-        if backend == "postgres":
-            import psycopg
-
-            self.admin_url = os.environ.get(
-                "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-            )
-            self.redis_url = os.environ.get("BENCH_RECOVERY_REDIS_URL", "redis://127.0.0.1:6379/9")
-            self.database = f"sy_bench_recovery_{os.getpid()}"
-            with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.database}"')
-            env["DATABASE_URL"] = self.admin_url.rsplit("/", 1)[0] + f"/{self.database}"
-            env["REDIS_URL"] = self.redis_url
-            self.flush_redis()
-            self.stack = ProcessStack(workdir, env)
-        else:
-            self.stack = ProcessStack.sqlite(workdir, **env)
-        self.database_url = self.stack.env["DATABASE_URL"]
-
-    def flush_redis(self) -> None:
-        import redis
-
-        redis.Redis.from_url(self.redis_url).flushdb()  # the bench's own database only
-
-    def close(self) -> None:
-        self.stack.stop()
-        if self.database:
-            import psycopg
-
-            with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            self.flush_redis()
+        super().__init__(
+            backend,
+            workdir,
+            name="recovery",
+            redis_url=os.environ.get("BENCH_RECOVERY_REDIS_URL", "redis://127.0.0.1:6379/9"),
+            SWITCHYARD_LEASE_SECONDS=f"{lease:g}",
+            SWITCHYARD_ENQUEUE_GRACE_SECONDS=f"{grace:g}",
+        )
+        self.lease, self.grace = lease, grace
 
     def setup(self) -> None:
-        self.stack.manage("migrate", "--verbosity", "0")
-        port = free_port()
-        fakeprovider = [sys.executable, "manage.py", "fakeprovider", "--port", str(port)]
-        self.stack.start("fakeprovider", fakeprovider)
-        self.fake_url = f"http://127.0.0.1:{port}"
-        self.stack.wait_for(
-            lambda: requests.get(f"{self.fake_url}/_journal", timeout=1).ok, what="fake server"
-        )
-        seed = SEED % {"token": TOKEN, "base_url": f"{self.fake_url}/http"}
-        self.raw_key = self.stack.manage("shell", "-c", seed).strip().splitlines()[-1]
+        super().setup()
         self.api = requests.Session()
         self.api.headers["Authorization"] = f"Bearer {self.raw_key}"
         self.web_url = self.stack.start_web(free_port(), workers=1)
