@@ -3,7 +3,6 @@ fixture under tests/replays/, so a payload that broke processing becomes a regre
 
 from django.utils import timezone
 
-from integrations.constants import SECRET_HEADERS
 from integrations.providers.base import BaseProvider
 from integrations.registry import ProviderNotRegistered, get_provider
 from webhooks.models import InboundEvent
@@ -16,11 +15,10 @@ EVENT_REPLAY_FORMAT = "switchyard.inbound-event-replay/1"
 def inbound_event_replay_export(*, event: InboundEvent, name: str, description: str = "") -> dict:
     # Stored headers are the provider's allowlist; applying it again covers rows stored before it.
     try:
-        allowed = get_provider(event.provider).inbound_headers
+        provider = get_provider(event.provider)
     except ProviderNotRegistered:
-        allowed = BaseProvider.inbound_headers
-    allowed = {name.lower() for name in allowed} - SECRET_HEADERS
-    headers = {k: v for k, v in event.headers.items() if k.lower() in allowed}
+        provider = BaseProvider()
+    headers = provider.stored_headers(event.headers)
     return {
         "format": EVENT_REPLAY_FORMAT,
         "name": name,

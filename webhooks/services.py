@@ -37,7 +37,6 @@ from credentials.services import (
 )
 from customers.models import Customer
 from integrations import egress
-from integrations.constants import SECRET_HEADERS
 from integrations.deliveries.services import delivery_create
 from integrations.outbox import (
     LeaseHeartbeat,
@@ -169,14 +168,6 @@ def endpoint_create(
 # --- receiving ------------------------------------------------------------------------------
 
 
-def _stored_headers(adapter, headers: Mapping[str, str]) -> dict[str, str]:
-    """Only the headers the provider allows (``inbound_headers``: what processing and operators
-    read); credentials, cookies and signatures have no use after verification, and a header
-    not listed (``X-Auth-Token``…) may carry one."""
-    allowed = {name.lower() for name in adapter.inbound_headers} - SECRET_HEADERS
-    return {name: value for name, value in headers.items() if name.lower() in allowed}
-
-
 def _enqueue(event_ids: list[int]) -> None:
     enqueue_batches(
         model=InboundEvent, task_path=TASK_PATH, ids=list(event_ids), batch_size=PROCESS_BATCH
@@ -253,7 +244,7 @@ def inbound_webhook_receive(
         provider=provider,
         external_id=external_id,
         body=body,
-        headers=_stored_headers(adapter, headers),
+        headers=adapter.stored_headers(headers),
         remote_ip=remote_ip,
         signature_version=version,
         attempt_limit=RetryPolicy().max_attempts,
@@ -280,8 +271,8 @@ def inbound_webhook_receive(
 
 # --- processing -----------------------------------------------------------------------------
 
-# Why an event that never settled is dead-lettered once it has used its attempts (the relay
-# does it, see inbound_events_relay_due; the claim no longer takes it).
+# The dead reason of an event out of attempts whose last attempt never settled: the claim skips
+# it, so the relay (inbound_events_relay_due) dead-letters it with this.
 EXHAUSTED_REASON = (
     "Gave up: its attempt limit was reached and its last attempt never settled (the worker was "
     "lost or its write failed; the lease expired)."

@@ -23,6 +23,7 @@ from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 
 from integrations import egress
+from integrations.constants import SECRET_HEADERS
 
 __all__ = (
     "ERROR_EXCERPT_CHARS",
@@ -430,6 +431,13 @@ class BaseProvider:
         return float(config.get("rate_limited_delay_seconds") or self.rate_limited_delay_seconds)
 
     # -- inbound ----------------------------------------------------------------------------
+
+    def stored_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The headers of a received webhook that may be kept (``inbound_headers``): a header
+        not listed (``X-Auth-Token``…) may carry a secret, signatures have no use after
+        verification."""
+        allowed = {name.lower() for name in self.inbound_headers} - SECRET_HEADERS
+        return {name: value for name, value in headers.items() if name.lower() in allowed}
 
     def verify(
         self,
