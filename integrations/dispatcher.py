@@ -5,8 +5,6 @@ itself knows nothing about what it drives.
 """
 
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_q.tasks import async_task
 
+from config.shutdown import StopRequest
 from integrations.heartbeats import heartbeat_purge_stale, heartbeat_record
 
 __all__ = ("Dispatcher", "PeriodicStep", "default_steps")
@@ -51,6 +50,7 @@ def default_steps() -> list[PeriodicStep]:
         PeriodicStep("purge_heartbeats", 3600, heartbeat_purge_stale),
         PeriodicStep("expire_credential_versions", 30, credential_versions_expire),
         PeriodicStep("relay_due_inbound_events", 0, webhooks.inbound_events_relay_due),
+        PeriodicStep("recover_expired_inbound_leases", 0, webhooks.inbound_events_recover_leases),
     ]
 
 
@@ -58,14 +58,13 @@ class Dispatcher:
     def __init__(self, steps: list[PeriodicStep], interval_seconds: float):
         self.steps = steps
         self.interval_seconds = interval_seconds
-        self._stop = threading.Event()
+        self._stop = StopRequest()
 
-    def stop(self, *_signal_args) -> None:
+    def stop(self) -> None:
         self._stop.set()
 
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
+        self._stop.install()
 
     def run_due_steps(self) -> None:
         now = time.monotonic()

@@ -76,6 +76,7 @@ class InboundEvent(OutboxItem):
 
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
+        PROCESSING = "processing", "Processing"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored (event type not handled)"
         FAILED = "failed", "Failed (will retry)"
@@ -120,6 +121,18 @@ class InboundEvent(OutboxItem):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="inbound_event_due"),
+            # Lease recovery and the relay's count of queued events. Partial: a received event
+            # is in neither, so accepting one writes no entry to them.
+            models.Index(
+                fields=["lease_until"],
+                condition=models.Q(status="processing"),
+                name="inbound_event_lease",
+            ),
+            models.Index(
+                fields=["enqueued_until"],
+                condition=models.Q(enqueued_until__isnull=False),
+                name="inbound_event_enqueued",
+            ),
         ]
 
     def __str__(self) -> str:

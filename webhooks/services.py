@@ -2,9 +2,10 @@
 out), replay, and subscriptions with rotatable signing secrets.
 
 An accepted webhook is committed before it is acknowledged; everything after the commit works
-from the stored row. The row is the outbox: the receiver queues nothing (a broker write per
-request would double the cost of accepting one), the dispatcher relay queues due events in
-batches on every pass, and leases guard the processing."""
+from the stored row. The row is the outbox (``INBOUND``, integrations/outbox, the mechanism
+deliveries use too): the receiver queues nothing (a broker write per request would double the
+cost of accepting one), the dispatcher relay queues due events in batches on every pass, and
+leases guard the processing."""
 
 from __future__ import annotations
 
@@ -14,16 +15,13 @@ import logging
 import re
 import secrets
 import time
-import uuid
 from collections.abc import Mapping
 from contextlib import nullcontext
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, TextField, Value, When
-from django.db.models.functions import Concat
+from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -38,12 +36,7 @@ from credentials.services import (
 from customers.models import Customer
 from integrations import egress
 from integrations.deliveries.services import delivery_create
-from integrations.outbox import (
-    LeaseHeartbeat,
-    enqueue_batches,
-    enqueued_until,
-    requeue_unclaimed,
-)
+from integrations.outbox import Outbox, relay_due, transaction_spoilt, write_isolated
 from integrations.providers.base import (
     CredentialPurpose,
     PayloadInvalid,
@@ -64,6 +57,7 @@ __all__ = (
     "SignatureRejected",
     "endpoint_create",
     "inbound_events_process",
+    "inbound_events_recover_leases",
     "inbound_events_relay_due",
     "inbound_events_replay",
     "inbound_webhook_receive",
@@ -76,7 +70,6 @@ __all__ = (
 
 logger = logging.getLogger(__name__)
 
-TASK_PATH = "webhooks.tasks.inbound_events_process"
 # Events per task: one broker message, one task result and one claim, lock and settle for many
 # events (the ORM broker's pusher and monitor cost about 12 ms per task); a relay pass takes at
 # most SWITCHYARD_RELAY_BATCH (200) ids per query, so a larger batch would not form.
@@ -92,11 +85,23 @@ SIGNING_PROVIDER = "standard_webhooks"
 SECRET_BYTES = 24  # Svix-compatible secrets (webhook-platforms.md §6.1)
 DEFAULT_GRACE_SECONDS = 24 * 3600
 MAX_GRACE_SECONDS = 7 * 24 * 3600
-CLAIM_TOLERANCE = timedelta(seconds=1)
-BULK_CHUNK = 1000
 EVENT_TYPE_PATTERN = re.compile(r"^(\*|[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*(\.\*)?)$")
 Status = InboundEvent.Status
 PENDING = (Status.RECEIVED, Status.FAILED)
+# Not finished: waiting for a worker or held by one (a replay leaves these alone).
+LIVE = (*PENDING, Status.PROCESSING)
+
+INBOUND = Outbox(
+    model=InboundEvent,
+    task_path="webhooks.tasks.inbound_events_process",
+    batch_size=PROCESS_BATCH,
+    waiting=PENDING,
+    claimed=Status.PROCESSING,
+    dead=Status.DEAD,
+    error_field="error",
+    finished_field="processed_at",
+    lost_error="Worker lost while processing (lease expired).",
+)
 
 
 class EndpointNotFound(Exception):
@@ -166,12 +171,6 @@ def endpoint_create(
 
 
 # --- receiving ------------------------------------------------------------------------------
-
-
-def _enqueue(event_ids: list[int]) -> None:
-    enqueue_batches(
-        model=InboundEvent, task_path=TASK_PATH, ids=list(event_ids), batch_size=PROCESS_BATCH
-    )
 
 
 def _reject(endpoint: WebhookEndpoint, reason: str) -> SignatureRejected:
@@ -271,35 +270,8 @@ def inbound_webhook_receive(
 
 # --- processing -----------------------------------------------------------------------------
 
-# The dead reason of an event out of attempts whose last attempt never settled: the claim skips
-# it, so the relay (inbound_events_relay_due) dead-letters it with this.
-EXHAUSTED_REASON = (
-    "Gave up: its attempt limit was reached and its last attempt never settled (the worker was "
-    "lost or its write failed; the lease expired)."
-)
 # A NUL character in a JSON string as json.dumps writes it: "\u0000" not itself escaped.
 NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-
-
-def _claim(event_ids: list[int]) -> uuid.UUID:
-    """Take one lease on those of ``event_ids`` that are due, committed at once so that the
-    attempt counts even if the worker dies; an expired lease (dead worker) may be taken over.
-    An event whose attempts reached its limit is never claimed (the relay dead-letters it), so
-    a poison event that kills its worker still ends. Returns the lease token."""
-    now = timezone.now()
-    token = uuid.uuid4()
-    InboundEvent.objects.filter(
-        pk__in=event_ids,
-        status__in=PENDING,
-        next_attempt_at__lte=now + CLAIM_TOLERANCE,
-        attempts__lt=F("attempt_limit"),
-    ).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(
-        lease_token=token,
-        lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
-        attempts=F("attempts") + 1,
-        enqueued_until=None,
-    )
-    return token
 
 
 def _storable(envelope: dict) -> None:
@@ -365,7 +337,7 @@ def _process(
         event.processed_at, event.error = timezone.now(), ""
         return _fan_out(event, customer, subscriptions)
     except Exception as exc:
-        if _spoilt():
+        if transaction_spoilt():
             raise
         _failed(event, loaded, exc)
         return 0
@@ -407,55 +379,20 @@ def _fail(event: InboundEvent, exc: Exception) -> None:
     event.error = error.replace("\x00", "\\u0000")
 
 
-def _spoilt() -> bool:
-    """After a failure: True if the batch's transaction can no longer be used (a savepoint could
-    not be rolled back), in which case the batch is given up as a whole (its leases expire)
-    rather than committed without its writes."""
-    return transaction.get_connection().needs_rollback
-
-
 def _write(events: list[InboundEvent]) -> None:
     """Write each event's outcome with one statement for all rows (``update_fields_many``)."""
     update_fields_many(events, list(SETTLED_FIELDS))
 
 
 def _settle(events: list[InboundEvent], loaded: dict[int, list]) -> list[InboundEvent]:
-    """Write the outcomes of ``events`` in one statement under a savepoint; should the database
-    refuse it (a value it cannot store), write them again one savepoint each, so that the one
-    refused is rolled back alone and failed. Returns those written."""
-    if not events:
-        return []
-    try:
-        with transaction.atomic():
-            _write(events)
-        return events
-    except Exception:
-        if _spoilt():
-            raise
-        logger.warning("webhooks.settle_refused events=%s: settling one by one", len(events))
-    return [event for event in events if _settle_alone(event, loaded[event.pk])]
-
-
-def _settle_alone(event: InboundEvent, loaded: list) -> bool:
-    try:
-        with transaction.atomic():
-            _write([event])
-        return True
-    except Exception as exc:
-        if _spoilt():
-            raise
-        _failed(event, loaded, exc)
-    try:
-        with transaction.atomic():
-            _write([event])
-        return True
-    except Exception:
-        if _spoilt():
-            raise
-        # Left claimed: once its lease expires the relay queues it again, or dead-letters it
-        # at its attempt limit.
-        logger.exception("webhooks.settle_failed event=%s", event.pk)
-        return False
+    """Write the outcomes of ``events`` together; one the database refuses (a value it cannot
+    store) is failed alone (``write_isolated``). Returns those written."""
+    return write_isolated(
+        events,
+        _write,
+        lambda event, exc: _failed(event, loaded[event.pk], exc),
+        name="inboundevent",
+    )
 
 
 class _Pace:
@@ -513,10 +450,10 @@ def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
     those not due, leased by another worker, out of attempts or finished are left out. If the
     transaction fails (the database gone) nothing is settled: the leases expire and the relay
     queues the events again."""
-    token = _claim(event_ids)
-    # The lease is short and renewed while the batch runs, as a delivery batch's is: a dead
-    # worker's events come back within a lease, a slow batch keeps its own.
-    with LeaseHeartbeat(model=InboundEvent, ids=event_ids, token=token):
+    token = INBOUND.claim(event_ids)
+    # The lease is short and renewed while the batch runs: a dead worker's events come back
+    # within a lease, a slow batch keeps its own.
+    with INBOUND.heartbeat(event_ids, token):
         claimed, fanned = _process_claimed(event_ids, token)
     for event in claimed:
         if event.status == Status.PROCESSED:
@@ -565,93 +502,29 @@ def _process_claimed(event_ids: list[int], token) -> tuple[list[InboundEvent], d
 
 
 def inbound_events_relay_due() -> int:
-    """Dispatcher step, every pass: queue due events that have no task (just received, retries,
-    lost messages, expired leases) in tasks of PROCESS_BATCH ids, keeping at most
-    SWITCHYARD_RELAY_MAX_QUEUED events queued. Accepted events thus reach a worker within
-    one dispatch interval. An event found out of attempts (its last attempt never settled: the
-    lease expired) is dead-lettered instead of queued, as deliveries_recover_leases does for
-    deliveries. Events whose broker message is gone (a flushed broker) are queued again first
-    (``requeue_unclaimed``), not after the enqueue timeout."""
-    requeue_unclaimed(
-        queued=InboundEvent.objects.filter(status__in=PENDING), batch_size=PROCESS_BATCH
-    )
-    now = timezone.now()
-    queued_now = InboundEvent.objects.filter(status__in=PENDING, enqueued_until__gt=now).count()
-    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - queued_now
-    queued = 0
-    # Only what was due when the pass began: events arriving meanwhile wait for the next pass
-    # and travel together, instead of trickling out as tasks of one or two ids.
-    due = (
-        InboundEvent.objects.filter(status__in=PENDING, next_attempt_at__lte=now)
-        .filter(Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now))
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-    )
-    while room > 0:
-        limit = min(room, settings.SWITCHYARD_RELAY_BATCH)
-        with transaction.atomic():
-            rows = list(
-                due.order_by("next_attempt_at")
-                .select_for_update(skip_locked=True)
-                .values_list("pk", "attempts", "attempt_limit")[:limit]
-            )
-            if not rows:
-                break
-            ids = [pk for pk, used, allowed in rows if used < allowed]
-            if exhausted := [pk for pk, used, allowed in rows if used >= allowed]:
-                _dead_letter_exhausted(exhausted, now)
-            if ids:
-                InboundEvent.objects.filter(pk__in=ids).update(enqueued_until=enqueued_until())
-        if ids:
-            _enqueue(ids)
-        queued += len(ids)
-        room -= len(ids)
-        if len(rows) < limit:
-            break
-    return queued
+    """Dispatcher step, every pass: queue due events (just received, retries, lost messages) in
+    tasks of PROCESS_BATCH ids (``relay_due``), so accepted events reach a worker within one
+    dispatch interval; events out of attempts are dead-lettered instead."""
+    return relay_due(INBOUND)
 
 
-def _dead_letter_exhausted(event_ids: list[int], now) -> None:
-    """Dead letters of events out of attempts (rows locked by the caller), with the reason and
-    the error of their last settled attempt, if any."""
-    InboundEvent.objects.filter(pk__in=event_ids).update(
-        status=Status.DEAD,
-        error=Case(
-            When(error="", then=Value(EXHAUSTED_REASON)),
-            default=Concat(Value(f"{EXHAUSTED_REASON} Last error: "), F("error")),
-            output_field=TextField(),
-        ),
-        processed_at=now,
-        lease_token=None,
-        lease_until=None,
-        enqueued_until=None,
-    )
-    logger.warning("webhooks.dead_lettered events=%s reason=attempt_limit", event_ids)
+def inbound_events_recover_leases() -> int:
+    """Dispatcher step, every pass: events whose worker died mid-batch become due again, or
+    dead at their attempt limit (``Outbox.recover_expired``)."""
+    return INBOUND.recover_expired()
 
 
 def inbound_events_replay(*, queryset, enqueue: bool = True) -> int:
     """Process finished events again (dead letters after a fix, or processed ones to re-send),
-    with a fresh retry budget; in chunks so any number fits in bounded memory."""
-    finished = queryset.exclude(status__in=PENDING).order_by("pk")
-    total, last_id = 0, 0
-    while chunk := list(finished.filter(pk__gt=last_id).values_list("pk", flat=True)[:BULK_CHUNK]):
-        last_id = chunk[-1]
-        with transaction.atomic():
-            total += (
-                InboundEvent.objects.filter(pk__in=chunk)
-                .exclude(status__in=PENDING)
-                .update(
-                    status=Status.RECEIVED,
-                    attempt_limit=F("attempts") + RetryPolicy().max_attempts,
-                    next_attempt_at=timezone.now(),
-                    enqueued_until=enqueued_until() if enqueue else None,
-                    processed_at=None,
-                    error="",
-                )
-            )
-            if enqueue:
-                transaction.on_commit(lambda chunk=chunk: _enqueue(chunk))
-        logger.info("webhooks.replayed count=%s", len(chunk))
-    return total
+    with a fresh retry budget (``Outbox.reopen``)."""
+    finished = [status for status in Status.values if status not in LIVE]
+    return INBOUND.reopen(
+        queryset,
+        statuses=finished,
+        budgets=lambda ids: [(RetryPolicy().max_attempts, ids)],
+        enqueue=enqueue,
+        error="",
+    )
 
 
 # --- subscriptions --------------------------------------------------------------------------

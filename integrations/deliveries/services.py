@@ -1,41 +1,34 @@
 """Writes of the delivery engine: accept, attempt, retry, cancel, and the dispatcher's upkeep.
 
-Every state change is a conditional UPDATE on the delivery row (status, lease token), so two
-workers or two dispatchers racing on one delivery cannot both act on it."""
+Deliveries are an outbox (``DELIVERIES``, integrations/outbox): claim, lease, relay, recovery,
+dead letters and retries are that one mechanism's, shared with inbound events."""
 
 import hashlib
 import json
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from itertools import zip_longest
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
 from config.db import update_fields_many
-from customers.models import ApiKey, Customer
+from customers.models import ApiKey
 from customers.selectors import customers_visible_to
 from integrations import egress
 from integrations.actions import CallOutcome, PreparedCall, action_prepare, operation_execute
 from integrations.capabilities import CAPABILITIES
 from integrations.limits.services import Deferral, SendPermits, rate_limit_quotas, send_settled
 from integrations.models import Delivery, DeliveryAttempt, Integration
-from integrations.outbox import (
-    LeaseHeartbeat,
-    enqueue_batches,
-    enqueued_until,
-    requeue_unclaimed,
-)
+from integrations.outbox import Outbox, enqueued_until, relay_due, write_isolated
 from integrations.providers.base import CredentialPurpose, Outcome
 from integrations.registry import get_provider
 from integrations.retry import RetryPolicy, decide_retry, policy_for
@@ -59,18 +52,34 @@ logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 BULK_CHUNK = 1000
-# A worker may claim a delivery this early, so clocks a little apart do not delay it a tick.
-CLAIM_TOLERANCE = timedelta(seconds=1)
-TASK_PATH = "integrations.tasks.delivery_send_batch"
 # Attempts are recorded and settled in groups of up to this many, or this often: fewer commits,
 # while a worker that dies leaves at most one group sent but unsettled (sent again once its
 # lease expires, with the same idempotency key).
 SETTLE_GROUP = 20
 SETTLE_GROUP_SECONDS = 0.25
-# The relay serves at most this many customers per pass, those waiting longest first.
-RELAY_CUSTOMERS_PER_PASS = 100
+# Exceptions that the same data would raise again: an attempt crashing with one is not retried.
+REPEATING_ERRORS = (ArithmeticError, AttributeError, LookupError, TypeError, ValueError)
 
 Status = Delivery.Status
+
+DELIVERIES = Outbox(
+    model=Delivery,
+    task_path="integrations.tasks.delivery_send_batch",
+    batch_setting="SWITCHYARD_SEND_BATCH",
+    waiting=(Status.PENDING,),
+    claimed=Status.IN_FLIGHT,
+    dead=Status.DEAD,
+    error_field="last_error",
+    finished_field="finished_at",
+    dead_reason_field="dead_reason",
+    dead_reasons={
+        "worker_lost": Delivery.DeadReason.WORKER_LOST,
+        "exhausted": Delivery.DeadReason.ATTEMPTS_EXHAUSTED,
+    },
+    lost_error="Worker lost during the attempt (lease expired); the provider may have received it.",
+    updated_field="updated_at",
+    fair_by="customer",
+)
 
 
 class IdempotencyKeyReused(ValidationError):
@@ -102,15 +111,6 @@ def _replay(existing: Delivery, fingerprint: str, api_key: ApiKey | None) -> tup
             }
         )
     return existing, True
-
-
-def _enqueue(delivery_ids: Iterable[int]) -> None:
-    enqueue_batches(
-        model=Delivery,
-        task_path=TASK_PATH,
-        ids=list(delivery_ids),
-        batch_size=settings.SWITCHYARD_SEND_BATCH,
-    )
 
 
 def delivery_create(
@@ -173,7 +173,7 @@ def delivery_create(
                 enqueued_until=enqueued_until() if direct else None,
             )
             if direct:
-                transaction.on_commit(lambda: _enqueue([delivery.pk]))
+                transaction.on_commit(lambda: DELIVERIES.enqueue([delivery.pk]))
     except IntegrityError:
         existing = existing_for_key.first()
         if existing is None:
@@ -203,24 +203,8 @@ def _customer_queued(customer_id: int) -> int:
 
 
 def _claim(delivery_ids: list[int]) -> list[Delivery]:
-    """Take the lease on the due deliveries among ``delivery_ids`` in one conditional UPDATE
-    and load them; rows someone else holds, or that are not due, are left alone (so a
-    duplicate task finds nothing to claim).
-
-    The lease is short (SWITCHYARD_LEASE_SECONDS): ``deliveries_attempt`` renews it with a
-    heartbeat for as long as the batch runs, so it expires a lease after the worker died."""
-    now = timezone.now()
-    token = uuid.uuid4()
-    lease = settings.SWITCHYARD_LEASE_SECONDS
-    Delivery.objects.filter(
-        pk__in=delivery_ids, status=Status.PENDING, next_attempt_at__lte=now + CLAIM_TOLERANCE
-    ).update(
-        status=Status.IN_FLIGHT,
-        lease_token=token,
-        lease_until=now + timedelta(seconds=lease),
-        attempts=F("attempts") + 1,
-        enqueued_until=None,
-    )
+    """Claim the due deliveries among ``delivery_ids`` (``Outbox.claim``) and load them."""
+    token = DELIVERIES.claim(delivery_ids)
     return list(
         Delivery.objects.select_related("customer__region", "integration").filter(lease_token=token)
     )
@@ -228,15 +212,8 @@ def _claim(delivery_ids: list[int]) -> list[Delivery]:
 
 def _release(deliveries: list[Delivery], **changes) -> int:
     """Give claimed deliveries back as pending, un-counting the attempt they never made."""
-    tokens = {delivery.lease_token for delivery in deliveries}
-    return Delivery.objects.filter(
-        pk__in=[delivery.pk for delivery in deliveries], lease_token__in=tokens
-    ).update(
-        status=Status.PENDING,
-        attempts=F("attempts") - 1,
-        lease_token=None,
-        lease_until=None,
-        **changes,
+    return DELIVERIES.release(
+        [d.pk for d in deliveries], [d.lease_token for d in deliveries], **changes
     )
 
 
@@ -265,10 +242,48 @@ class _Settlement:
     outcome: str
 
 
+SETTLED_FIELDS = ("status", "lease_token", "lease_until", "manual_retry", "updated_at")
+
+
+def _write(settlements: list[_Settlement], held: set[int]) -> None:
+    """One INSERT for the attempts and one batched UPDATE per resulting status
+    (``update_fields_many``) of the deliveries still held. Every attempt is logged, including
+    one whose lease was lost: the provider saw it."""
+    for settlement in settlements:
+        settlement.attempt.pk = None  # written again after a refused group write
+    DeliveryAttempt.objects.bulk_create([s.attempt for s in settlements])
+    now = timezone.now()
+    for status in {s.status for s in settlements}:
+        group = [s for s in settlements if s.status == status and s.delivery.pk in held]
+        for settlement in group:
+            delivery = settlement.delivery
+            delivery.status, delivery.lease_token, delivery.lease_until = status, None, None
+            delivery.manual_retry, delivery.updated_at = False, now
+            for name, value in settlement.changes.items():
+                setattr(delivery, name, value)
+        if group:
+            update_fields_many([s.delivery for s in group], [*SETTLED_FIELDS, *group[0].changes])
+
+
+def _unstorable(settlement: _Settlement, exc: Exception) -> None:
+    """What the database refused to store of one attempt (e.g. a NUL character in an answer on
+    PostgreSQL) is dropped, with a note; the attempt's outcome stands."""
+    note = f"[not stored: the database refused it ({exc.__class__.__name__})]"
+    attempt = settlement.attempt
+    attempt.request_headers, attempt.response_headers = {}, {}
+    attempt.request_body = attempt.response_body = note
+    attempt.error = attempt.error.replace("\x00", "\\u0000")
+    if "result" in settlement.changes:
+        settlement.changes["result"] = None
+    for name in ("last_error",):
+        if name in settlement.changes:
+            settlement.changes[name] = settlement.changes[name].replace("\x00", "\\u0000")
+
+
 def _settle(settlements: list[_Settlement]) -> dict[int, str | None]:
-    """Record attempts and settle deliveries in one transaction: one INSERT for the attempts and
-    one batched UPDATE per resulting status (``update_fields_many``), each only where this worker
-    still holds the lease (rows locked here)."""
+    """Record attempts and settle deliveries in one transaction, each only where this worker
+    still holds the lease (rows locked here); one the database refuses is settled alone
+    (``write_isolated``), never at the others' cost."""
     if not settlements:
         return {}
     tokens = {s.delivery.lease_token for s in settlements}
@@ -278,25 +293,16 @@ def _settle(settlements: list[_Settlement]) -> dict[int, str | None]:
             .filter(lease_token__in=tokens, pk__in=[s.delivery.pk for s in settlements])
             .values_list("pk", flat=True)
         )
-        # Every attempt is logged, including one whose lease was lost: the provider saw it.
-        DeliveryAttempt.objects.bulk_create([s.attempt for s in settlements])
-        now = timezone.now()
-        for status in {s.status for s in settlements}:
-            group = [s for s in settlements if s.status == status and s.delivery.pk in held]
-            for settlement in group:
-                delivery = settlement.delivery
-                delivery.status, delivery.lease_token, delivery.lease_until = status, None, None
-                delivery.manual_retry, delivery.updated_at = False, now
-                for name, value in settlement.changes.items():
-                    setattr(delivery, name, value)
-            if group:
-                fields = ["status", "lease_token", "lease_until", "manual_retry", "updated_at"]
-                update_fields_many([s.delivery for s in group], [*fields, *group[0].changes])
+        written = write_isolated(
+            settlements, lambda group: _write(group, held), _unstorable, name="delivery"
+        )
     results = {}
+    written_ids = {s.delivery.pk for s in written}
     for settlement in settlements:
         delivery = settlement.delivery
-        if delivery.pk not in held:
-            # The lease expired mid-attempt and another worker took over; its result wins.
+        if delivery.pk not in held or delivery.pk not in written_ids:
+            # The lease expired mid-attempt and another worker took over (its result wins), or
+            # the write was refused twice (lease recovery takes it).
             logger.warning("deliveries.lease_lost delivery=%s", delivery.pk)
             results[delivery.pk] = None
             continue
@@ -452,8 +458,16 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None
         dead_reason = Delivery.DeadReason.CONFIGURATION if refused else None
         if resolved is not None:
             cache.versions_used.add(resolved.version_id)
+    policy = _policy(delivery.provider_key, delivery.integration)
+    return _settlement(delivery, outcome, policy, trigger, started_at, resolved, dead_reason)
+
+
+def _settlement(
+    delivery: Delivery, outcome: CallOutcome, policy, trigger, started_at, resolved, dead_reason
+) -> _Settlement:
+    """What one attempt's outcome makes of its delivery, by the retry policy, and its log row."""
     decision = decide_retry(
-        policy=_policy(delivery.provider_key, delivery.integration),
+        policy=policy,
         attempt=delivery.attempts,
         attempt_limit=delivery.attempt_limit,
         outcome=outcome.outcome,
@@ -487,6 +501,25 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None
     return _Settlement(delivery, attempt, status, changes, outcome.outcome)
 
 
+def _crashed(delivery: Delivery, exc: Exception, started_at) -> _Settlement:
+    """An attempt that raised instead of returning an outcome (a bug, data the code did not
+    foresee) settles as a failed attempt with its error class, by the default policy: retried
+    where a retry may help, dead at once where the same data would fail the same way."""
+    logger.exception("deliveries.attempt_crashed delivery=%s", delivery.pk)
+    name = exc.__class__.__name__
+    outcome = CallOutcome(
+        Outcome.TERMINAL if isinstance(exc, REPEATING_ERRORS) else Outcome.RETRYABLE,
+        error=f"Switchyard failed during the attempt: {name}: {exc}"[:2000],
+        error_class=name[:64],
+    )
+    trigger = (
+        DeliveryAttempt.Trigger.MANUAL
+        if delivery.manual_retry
+        else DeliveryAttempt.Trigger.AUTOMATIC
+    )
+    return _settlement(delivery, outcome, RetryPolicy(), trigger, started_at, None, None)
+
+
 def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
     """Claim the due deliveries among ``delivery_ids``, then send and settle one attempt of each
     in turn. Returns each claimed one's new status (None where its lease was lost); ids that were
@@ -504,12 +537,7 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
     results: dict[int, str | None] = {}
     unsettled: list[_Settlement] = []
     settled_at = time.monotonic()
-    heartbeat = LeaseHeartbeat(
-        model=Delivery,
-        ids=list(claimed),
-        token=queue[0].lease_token if queue else None,
-        held=Q(status=Status.IN_FLIGHT),
-    )
+    heartbeat = DELIVERIES.heartbeat(claimed, queue[0].lease_token if queue else None)
     with heartbeat:
         for position, delivery in enumerate(queue):
             late = time.monotonic() - started > settings.SWITCHYARD_SEND_BATCH_SECONDS
@@ -521,7 +549,10 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
                     "batch_time" if late else "lease_not_renewed",
                 )
                 break
-            result = _attempt(delivery, cache)
+            try:
+                result = _attempt(delivery, cache)
+            except Exception as exc:
+                result = _crashed(delivery, exc, timezone.now())
             cache.to_come[delivery.provider_key, delivery.customer_id] -= 1
             if not isinstance(result, _Settlement):
                 results[delivery.pk] = result
@@ -587,146 +618,46 @@ def deliveries_cancel(*, queryset) -> int:
 
 
 def dead_letters_retry(*, ids: Iterable[int] | None = None, queryset=None, enqueue=False) -> int:
-    """Move dead letters back to pending, in chunks so that any number fits in bounded memory.
+    """Move dead letters back to pending (``Outbox.reopen``), each with a fresh retry budget.
 
     Give ``ids`` or a ``queryset`` of deliveries (only its dead ones are touched). Bulk retries
     are left to the dispatcher, which feeds the broker at a bounded rate; ``enqueue`` queues
     at once (single retries from the API or admin)."""
     if queryset is None:
         queryset = Delivery.objects.filter(pk__in=list(ids or []))
-    dead = queryset.filter(status=Status.DEAD).order_by("pk")
-    total, last_id = 0, 0
-    while True:
-        chunk = list(dead.filter(pk__gt=last_id).values_list("pk", flat=True)[:BULK_CHUNK])
-        if not chunk:
-            return total
-        last_id = chunk[-1]
-        now = timezone.now()
-        with transaction.atomic():
-            total += Delivery.objects.filter(pk__in=chunk, status=Status.DEAD).update(
-                status=Status.PENDING,
-                attempt_limit=F("attempts") + _manual_retry_budget(),
-                next_attempt_at=now,
-                enqueued_until=enqueued_until() if enqueue else None,
-                dead_reason="",
-                finished_at=None,
-                manual_retry=True,
-                updated_at=now,
-            )
-            if enqueue:
-                transaction.on_commit(lambda chunk=chunk: _enqueue(chunk))
-        logger.info("deliveries.dead_letters_retried count=%s", len(chunk))
+    return DELIVERIES.reopen(
+        queryset,
+        statuses=[Status.DEAD],
+        budgets=_retry_budgets,
+        enqueue=enqueue,
+        manual_retry=True,
+    )
 
 
-def _manual_retry_budget() -> int:
-    # A retried dead letter gets the default policy's attempts again, not one lone shot:
-    # an operator retries after fixing the cause, and a transient blip should still back off.
-    return RetryPolicy().max_attempts
+def _retry_budgets(delivery_ids: list[int]) -> list[tuple[int, list[int]]]:
+    """A retried dead letter gets its integration's retry policy's attempts again, not one lone
+    shot: an operator retries after fixing the cause, and a transient blip should still back
+    off. Split as (attempts, delivery ids)."""
+    budgets: dict[int, list[int]] = {}
+    rows = Delivery.objects.filter(pk__in=delivery_ids).select_related("integration")
+    for delivery in rows.only("pk", "provider_key", "integration__config"):
+        budget = _policy(delivery.provider_key, delivery.integration).max_attempts
+        budgets.setdefault(budget, []).append(delivery.pk)
+    return list(budgets.items())
 
 
 # --- dispatcher upkeep ----------------------------------------------------------------------
 
 
-def _customers_waiting(due) -> list[int]:
-    """Customers with due deliveries, those waiting longest first. One index probe per customer
-    (``delivery_customer_due``) rather than grouping every due row: a pass costs the same with a
-    backlog of a thousand deliveries or a million."""
-    first_due = (
-        due.filter(customer_id=OuterRef("pk")).order_by("next_attempt_at").values("next_attempt_at")
-    )
-    return list(
-        Customer.objects.annotate(first=Subquery(first_due[:1]))
-        .filter(first__isnull=False)
-        .order_by("first")
-        .values_list("pk", flat=True)[:RELAY_CUSTOMERS_PER_PASS]
-    )
-
-
 def deliveries_relay_due() -> int:
-    """Queue due deliveries that have no task in the broker, keeping at most
-    SWITCHYARD_RELAY_MAX_QUEUED queued and at most SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT per customer
-    queued or in flight, taking customers in turn (round robin), so one customer's burst never
-    queues ahead of another's single delivery. Several dispatchers may run: rows are claimed
-    with SKIP LOCKED where the database has it (SQLite serialises writers anyway).
-
-    Deliveries queued a few seconds ago whose broker message is gone (flushed broker, killed
-    cluster) are queued again first (``requeue_unclaimed``), not after the enqueue timeout."""
-    requeue_unclaimed(
-        queued=Delivery.objects.filter(status=Status.PENDING),
-        batch_size=settings.SWITCHYARD_SEND_BATCH,
-    )
-    now = timezone.now()
-    queued = Q(status=Status.PENDING, enqueued_until__gt=now)
-    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - Delivery.objects.filter(queued).count()
-    due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).filter(
-        Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now)
-    )
-    waiting = _customers_waiting(due)
-    busy = dict(
-        Delivery.objects.filter(queued | Q(status=Status.IN_FLIGHT))
-        .order_by()
-        .values_list("customer_id")
-        .annotate(n=Count("pk"))
-    )
-    cap = settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
-    quota = {c: cap - busy.get(c, 0) for c in waiting if busy.get(c, 0) < cap}
-    relayed = 0
-    while room > 0 and quota:
-        limit = min(room, settings.SWITCHYARD_RELAY_BATCH)
-        with transaction.atomic():
-            groups = [
-                list(
-                    due.filter(customer_id=customer)
-                    .order_by("next_attempt_at")
-                    .select_for_update(skip_locked=True)
-                    .values_list("pk", "customer_id")[: min(left, limit)]
-                )
-                for customer, left in quota.items()
-            ]
-            picked = [row for turn in zip_longest(*groups) for row in turn if row][:limit]
-            if not picked:
-                break
-            ids = [pk for pk, _ in picked]
-            Delivery.objects.filter(pk__in=ids).update(enqueued_until=enqueued_until())
-        _enqueue(ids)
-        for _, customer in picked:
-            quota[customer] -= 1
-        quota = {c: left for c, left in quota.items() if left > 0}
-        relayed += len(ids)
-        room -= len(ids)
-    return relayed
+    """Dispatcher step, every pass: queue due deliveries, customers in turn (``relay_due``)."""
+    return relay_due(DELIVERIES)
 
 
 def deliveries_recover_leases() -> int:
-    """Deliveries whose worker died mid-attempt (lease expired: its heartbeat stopped) become
-    due again, or dead when that was their last allowed attempt. The dispatcher runs it every
-    pass: an indexed EXISTS, and the UPDATEs only when a lease expired."""
-    now = timezone.now()
-    expired = Delivery.objects.filter(status=Status.IN_FLIGHT, lease_until__lt=now)
-    if not expired.exists():
-        return 0
-    lost = "Worker lost during the attempt (lease expired); the provider may have received it."
-    dead = expired.filter(attempts__gte=F("attempt_limit")).update(
-        status=Status.DEAD,
-        dead_reason=Delivery.DeadReason.WORKER_LOST,
-        last_error=lost,
-        lease_token=None,
-        lease_until=None,
-        finished_at=now,
-        updated_at=now,
-    )
-    retried = expired.update(
-        status=Status.PENDING,
-        next_attempt_at=now,
-        enqueued_until=None,
-        last_error=lost,
-        lease_token=None,
-        lease_until=None,
-        updated_at=now,
-    )
-    if dead or retried:
-        logger.warning("deliveries.leases_recovered retried=%s dead=%s", retried, dead)
-    return dead + retried
+    """Dispatcher step, every pass: deliveries whose worker died mid-attempt become due again,
+    or dead at their attempt limit (``Outbox.recover_expired``)."""
+    return DELIVERIES.recover_expired()
 
 
 def idempotency_keys_purge() -> int:

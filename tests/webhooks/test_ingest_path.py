@@ -1,6 +1,7 @@
 """The ingest hot path (bench/ingest.py): the per-process endpoint and secrets cache with its
 bounded staleness, no broker write per request, and the dispatcher relay queueing batches."""
 
+import dataclasses
 import time
 from types import SimpleNamespace
 from unittest import mock
@@ -10,8 +11,9 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from credentials.services import credential_revoke, credential_rotate
-from integrations import outbox
 from integrations.models import Delivery
+from integrations.outbox import Outbox
+from integrations.outbox import broker as outbox
 from webhooks import selectors, services
 from webhooks.models import InboundEvent
 
@@ -104,9 +106,9 @@ def test_refusal_is_counted_once_after_checking_the_database(make_endpoint, post
 
 
 def test_relay_queues_one_task_per_batch(make_endpoint, post_webhook, monkeypatch, settings):
-    monkeypatch.setattr(services, "PROCESS_BATCH", 2)
+    monkeypatch.setattr(services, "INBOUND", dataclasses.replace(services.INBOUND, batch_size=2))
     endpoint = make_endpoint("standard_webhooks")
-    with mock.patch.object(services, "_enqueue"):  # the fixture's relay passes lose their tasks
+    with mock.patch.object(Outbox, "enqueue"):  # the fixture's relay passes lose their tasks
         for n in range(5):
             assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
     InboundEvent.objects.update(enqueued_until=None)
@@ -129,7 +131,7 @@ def test_broker_down_clears_the_batch_markers(make_endpoint, post_webhook):
 
 def test_one_failing_event_does_not_hold_back_its_batch(make_endpoint, post_webhook):
     endpoint = make_endpoint("standard_webhooks")
-    with mock.patch.object(services, "_enqueue"):
+    with mock.patch.object(Outbox, "enqueue"):
         for n in range(3):
             post_webhook(endpoint, msg_id=f"msg_{n}")
     ids = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
@@ -195,7 +197,7 @@ def test_a_batch_pauses_between_chunks_but_not_after_the_last(
 ):
     monkeypatch.setattr(services, "PACE_EVERY", 2)
     endpoint = make_endpoint("standard_webhooks")
-    with mock.patch.object(services, "_enqueue"):
+    with mock.patch.object(Outbox, "enqueue"):
         for n in range(5):
             assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
     ids = list(InboundEvent.objects.values_list("pk", flat=True))
@@ -245,7 +247,7 @@ def test_a_batch_costs_no_query_per_event_but_its_deliveries(
         return fanned
 
     def queries_besides_fan_out(count: int, first: int) -> int:
-        with mock.patch.object(services, "_enqueue"):
+        with mock.patch.object(Outbox, "enqueue"):
             for n in range(first, first + count):
                 assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
         ids = list(InboundEvent.objects.filter(status="received").values_list("pk", flat=True))
@@ -253,7 +255,7 @@ def test_a_batch_costs_no_query_per_event_but_its_deliveries(
         with (
             mock.patch.object(services.time, "sleep"),
             mock.patch.object(services, "_fan_out", side_effect=counted_fan_out),
-            mock.patch("integrations.deliveries.services.enqueue_batches"),
+            mock.patch("integrations.outbox.outbox.enqueue_batches"),
             CaptureQueriesContext(connection) as queries,
         ):
             outcomes = services.inbound_events_process(event_ids=ids)
@@ -283,13 +285,13 @@ def test_a_batch_of_two_customers_events_keeps_each_to_its_customer(
     everyone, _ = services.subscription_create(
         url="http://127.0.0.1:9/all", event_types=["*"], allow_private=True
     )
-    with mock.patch.object(services, "_enqueue"):
+    with mock.patch.object(Outbox, "enqueue"):
         for n, endpoint in enumerate([endpoints["acme"], endpoints["globex"], endpoints["acme"]]):
             assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
     ids = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
     with (
         mock.patch.object(services.time, "sleep"),
-        mock.patch("integrations.deliveries.services.enqueue_batches"),
+        mock.patch("integrations.outbox.outbox.enqueue_batches"),
     ):
         assert set(services.inbound_events_process(event_ids=ids).values()) == {"processed"}
     for event in InboundEvent.objects.select_related("endpoint__customer"):

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from integrations.models import Delivery
+from integrations.outbox import EXHAUSTED_REASON, Outbox
 from webhooks import services
 from webhooks.models import InboundEvent
 
@@ -36,7 +37,7 @@ def _deliveries(event_id: int) -> int:
 
 
 def _relayed() -> list[int]:
-    with mock.patch.object(services, "_enqueue") as enqueue:
+    with mock.patch.object(Outbox, "enqueue") as enqueue:
         services.inbound_events_relay_due()
     return [pk for call in enqueue.call_args_list for pk in call.args[0]]
 
@@ -60,7 +61,7 @@ def batch(make_endpoint, post_webhook, acme, globex):
                 allow_private=True,
                 customer=customer,
             )
-        with mock.patch.object(services, "_enqueue"):  # stored and due, not yet processed
+        with mock.patch.object(Outbox, "enqueue"):  # stored and due, not yet processed
             assert post_webhook(endpoints["globex"], msg_id="msg_good_1").status_code == 202
             poison = InboundEvent.objects.create(
                 endpoint=endpoints["acme"],
@@ -190,28 +191,52 @@ def test_an_escaped_backslash_is_not_taken_for_a_nul(batch):
 
 
 def test_an_event_out_of_attempts_is_never_claimed_and_the_relay_dead_letters_it(batch):
-    """Its worker died (or its transaction failed) during its last attempt: the lease expired
-    with the attempt counted. The claim leaves it; the relay dead-letters it, with the reason
-    and its last error, instead of queueing it; one still leased is left to its worker."""
-    (due, leased), lost = batch(GOOD_BODY, subscribers="nobody")
-    past, future = timezone.now() - timedelta(seconds=1), timezone.now() + timedelta(seconds=60)
-    last = {"attempts": ATTEMPT_LIMIT, "attempt_limit": ATTEMPT_LIMIT, "lease_token": uuid.uuid4()}
-    InboundEvent.objects.filter(pk=lost).update(
-        **last, status=Status.FAILED, lease_until=past, error="OperationalError: gone"
+    """A waiting event whose attempts reached its limit (its last settle was refused) is left by
+    the claim; the relay dead-letters it, with the reason and its last error, instead of
+    queueing it."""
+    good, exhausted = batch(GOOD_BODY, subscribers="nobody")
+    InboundEvent.objects.filter(pk=exhausted).update(
+        attempts=ATTEMPT_LIMIT,
+        attempt_limit=ATTEMPT_LIMIT,
+        status=Status.FAILED,
+        error="OperationalError: gone",
     )
-    InboundEvent.objects.filter(pk=leased).update(**last, lease_until=future)
     InboundEvent.objects.update(enqueued_until=None)
 
-    assert _process([lost]) == {}
-    assert InboundEvent.objects.get(pk=lost).attempts == ATTEMPT_LIMIT  # not claimed
-    assert _relayed() == [due]
-    event = InboundEvent.objects.get(pk=lost)
+    assert _process([exhausted]) == {}
+    assert InboundEvent.objects.get(pk=exhausted).attempts == ATTEMPT_LIMIT  # not claimed
+    assert sorted(_relayed()) == good
+    event = InboundEvent.objects.get(pk=exhausted)
     assert event.status == Status.DEAD
-    assert event.error == f"{services.EXHAUSTED_REASON} Last error: OperationalError: gone"
-    assert (event.lease_token, event.lease_until, event.processed_at is not None) == (
+    assert event.error == f"{EXHAUSTED_REASON} Last error: OperationalError: gone"
+    assert (event.lease_token, event.enqueued_until, event.processed_at is not None) == (
         None,
         None,
         True,
     )
-    assert InboundEvent.objects.get(pk=leased).status == Status.RECEIVED
-    assert _relayed() == []
+
+
+def test_an_event_whose_worker_died_on_its_last_attempt_is_dead_lettered(batch):
+    """Its worker died (or its transaction failed) during its last attempt: the lease expired
+    with the attempt counted. Lease recovery dead-letters it with the reason and its last
+    error; an event whose lease is still live is left to its worker."""
+    (lost, leased), _ = batch(GOOD_BODY, subscribers="nobody")
+    past, future = timezone.now() - timedelta(seconds=1), timezone.now() + timedelta(seconds=60)
+    last = {
+        "attempts": ATTEMPT_LIMIT,
+        "attempt_limit": ATTEMPT_LIMIT,
+        "lease_token": uuid.uuid4(),
+        "status": Status.PROCESSING,
+    }
+    InboundEvent.objects.filter(pk=lost).update(
+        **last, lease_until=past, error="OperationalError: gone"
+    )
+    InboundEvent.objects.filter(pk=leased).update(**last, lease_until=future)
+
+    assert services.inbound_events_recover_leases() == 1
+    event = InboundEvent.objects.get(pk=lost)
+    assert event.status == Status.DEAD
+    assert event.error == f"{services.INBOUND.lost_error} Last error: OperationalError: gone"
+    assert (event.lease_token, event.lease_until) == (None, None)
+    assert InboundEvent.objects.get(pk=leased).status == Status.PROCESSING
+    assert services.inbound_events_recover_leases() == 0

@@ -7,6 +7,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from integrations.outbox import Outbox
 from tests.integrations.providers.helpers import fixture_bytes
 from webhooks import services
 from webhooks.models import InboundEvent
@@ -28,7 +29,7 @@ def _process(event_id: int) -> str | None:
 
 
 def _stored(make_endpoint, post_webhook, provider="shopify") -> InboundEvent:
-    with mock.patch.object(services, "_enqueue"):  # as if the broker lost the task
+    with mock.patch.object(Outbox, "enqueue"):  # as if the broker lost the task
         post_webhook(make_endpoint(provider))
     return InboundEvent.objects.get()
 
@@ -67,18 +68,27 @@ def test_relay_queues_events_whose_task_was_lost(make_endpoint, post_webhook, se
     assert InboundEvent.objects.get().status == InboundEvent.Status.PROCESSED
 
 
-def test_expired_lease_is_taken_over(make_endpoint, post_webhook):
+def test_an_expired_lease_is_recovered_then_processed(make_endpoint, post_webhook):
     event = _stored(make_endpoint, post_webhook)
     past = timezone.now() - timedelta(seconds=1)
-    InboundEvent.objects.filter(pk=event.pk).update(lease_until=past, lease_token=event.key)
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.PROCESSING, attempts=1, lease_until=past, lease_token=event.key
+    )
+    assert _process(event.pk) is None  # still claimed by its (dead) worker
+    assert services.inbound_events_recover_leases() == 1
+    event.refresh_from_db()
+    assert (event.status, event.lease_token) == (InboundEvent.Status.RECEIVED, None)
     assert _process(event.pk) == InboundEvent.Status.PROCESSED
 
 
 def test_live_lease_is_respected(make_endpoint, post_webhook):
     event = _stored(make_endpoint, post_webhook)
     future = timezone.now() + timedelta(seconds=30)
-    InboundEvent.objects.filter(pk=event.pk).update(lease_until=future, lease_token=event.key)
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.PROCESSING, lease_until=future, lease_token=event.key
+    )
     assert _process(event.pk) is None
+    assert services.inbound_events_recover_leases() == 0
 
 
 def test_replay_processes_dead_letters_again(

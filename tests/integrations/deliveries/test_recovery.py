@@ -15,10 +15,10 @@ from django.db import connections
 from django.utils import timezone
 from django_q.brokers import get_broker
 
-from integrations import outbox
 from integrations.deliveries import services
 from integrations.models import Delivery
-from integrations.outbox import LeaseHeartbeat
+from integrations.outbox import LeaseHeartbeat, Outbox
+from integrations.outbox import broker as outbox
 from tests.integrations.deliveries.conftest import trello_customer_at
 
 Status = Delivery.Status
@@ -44,7 +44,7 @@ def accept(trello_customer, monkeypatch):
 
     def create(n=1) -> list[int]:
         with monkeypatch.context() as patch:
-            patch.setattr(services, "_enqueue", lambda ids: None)
+            patch.setattr(Outbox, "enqueue", lambda _self, ids: None)
             return [
                 services.delivery_create(
                     api_key=None,
@@ -138,11 +138,11 @@ def test_heartbeat_stops_when_the_batch_fails_and_the_lease_then_expires(
 ):
     settings.SWITCHYARD_LEASE_SECONDS = LEASE
 
-    def crash(delivery, cache):
+    def crash(settlements):
         time.sleep(2 * LEASE)
-        raise RuntimeError("worker bug")
+        raise RuntimeError("database gone")
 
-    monkeypatch.setattr(services, "_attempt", crash)
+    monkeypatch.setattr(services, "_settle", crash)
     [delivery_id] = accept()
     with pytest.raises(RuntimeError):
         services.deliveries_attempt(delivery_ids=[delivery_id])
@@ -264,7 +264,7 @@ def queued_ago(seconds: float):
 @pytest.fixture
 def relayed(monkeypatch):
     ids = []
-    monkeypatch.setattr(services, "_enqueue", lambda batch: ids.extend(batch))
+    monkeypatch.setattr(Outbox, "enqueue", lambda _self, batch: ids.extend(batch))
     return ids
 
 

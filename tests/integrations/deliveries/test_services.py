@@ -8,9 +8,10 @@ from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
 from customers.services import api_key_create
-from integrations import outbox
 from integrations.deliveries import services
 from integrations.models import Delivery, DeliveryAttempt
+from integrations.outbox import Outbox
+from integrations.outbox import broker as outbox
 from tests.integrations.deliveries.conftest import CARD, CARD_URL, LIST, TRELLO_KEY, TRELLO_TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -347,7 +348,7 @@ def test_relay_respects_the_broker_backlog_limit(acme, settings, monkeypatch):
     settings.SWITCHYARD_RELAY_MAX_QUEUED = 3
     settings.SWITCHYARD_RELAY_BATCH = 2
     enqueued = []
-    monkeypatch.setattr(services, "_enqueue", lambda ids: enqueued.extend(ids))
+    monkeypatch.setattr(Outbox, "enqueue", lambda _self, ids: enqueued.extend(ids))
     for n in range(5):
         create(input={"card_id": CARD, "list_id": f"{n:024x}"})
     Delivery.objects.update(enqueued_until=None)

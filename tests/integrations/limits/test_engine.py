@@ -17,6 +17,7 @@ from integrations.egress import EgressRefused, session_for
 from integrations.limits.services import rate_limit_quotas
 from integrations.limits.stores import limit_store
 from integrations.models import CircuitBreaker, Delivery
+from integrations.outbox import Outbox
 from tests.integrations.deliveries.conftest import CARD, CARD_URL, LIST
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +135,7 @@ def test_a_batch_out_of_time_hands_the_rest_back(trello_credential, settings):
 @pytest.fixture
 def enqueued(monkeypatch):
     ids = []
-    monkeypatch.setattr(services, "_enqueue", lambda chunk: ids.extend(chunk))
+    monkeypatch.setattr(Outbox, "enqueue", lambda _self, chunk: ids.extend(chunk))
     return ids
 
 

@@ -1,0 +1,27 @@
+"""The outbox shared by deliveries and inbound events: rows that are their own queue entries,
+claimed under a renewed lease, relayed to the django-q2 broker, recovered when a worker or a
+broker message is lost, dead-lettered, and reopened for a retry or replay."""
+
+from integrations.outbox.broker import (
+    broker_waiting,
+    enqueue_batches,
+    enqueued_until,
+    requeue_unclaimed,
+)
+from integrations.outbox.lease import LeaseHeartbeat
+from integrations.outbox.outbox import EXHAUSTED_REASON, Outbox
+from integrations.outbox.relay import relay_due
+from integrations.outbox.settle import transaction_spoilt, write_isolated
+
+__all__ = (
+    "EXHAUSTED_REASON",
+    "LeaseHeartbeat",
+    "Outbox",
+    "broker_waiting",
+    "enqueue_batches",
+    "enqueued_until",
+    "relay_due",
+    "requeue_unclaimed",
+    "transaction_spoilt",
+    "write_isolated",
+)

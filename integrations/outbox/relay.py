@@ -1,0 +1,106 @@
+"""The dispatcher's relay: queue an outbox's due rows on the broker, bounded and in turn."""
+
+from itertools import zip_longest
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from integrations.outbox.broker import enqueued_until, requeue_unclaimed
+from integrations.outbox.outbox import Outbox
+
+__all__ = ("relay_due",)
+
+# With ``fair_by``, a pass serves at most this many owners, those waiting longest first.
+OWNERS_PER_PASS = 100
+
+
+def relay_due(outbox: Outbox) -> int:
+    """Queue due rows that have no task in the broker, keeping at most
+    SWITCHYARD_RELAY_MAX_QUEUED of the table queued; returns how many were queued. With
+    ``fair_by``, owners take turns (round robin, at most SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT each
+    queued or claimed), so one owner's burst never queues ahead of another's single row.
+    Due rows out of attempts are dead-lettered instead. Several dispatchers may run: rows are
+    picked with SKIP LOCKED where the database has it (SQLite serialises writers anyway).
+
+    Rows queued a few seconds ago whose broker message is gone (a flushed broker, a killed
+    cluster) are queued again first (``requeue_unclaimed``), not after the enqueue timeout.
+    Only what is due when the pass begins is taken: rows arriving meanwhile travel together on
+    the next pass instead of trickling out as tasks of one or two ids."""
+    requeue_unclaimed(queued=outbox.waiting_rows(), batch_size=outbox.batch())
+    now = timezone.now()
+    queued = Q(status__in=outbox.waiting, enqueued_until__gt=now)
+    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - outbox.model.objects.filter(queued).count()
+    due = outbox.waiting_rows().filter(
+        Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now), next_attempt_at__lte=now
+    )
+    quota = _owner_quotas(outbox, due, queued) if outbox.fair_by else None
+    relayed = 0
+    while room > 0 and quota != {}:
+        limit = min(room, settings.SWITCHYARD_RELAY_BATCH)
+        with transaction.atomic():
+            picked = _pick(outbox, due, limit, quota)
+            ids = [pk for pk, used, allowed, _ in picked if used < allowed]
+            if exhausted := [pk for pk, used, allowed, _ in picked if used >= allowed]:
+                outbox.dead_letter_exhausted(exhausted)
+            if ids:
+                outbox.model.objects.filter(pk__in=ids).update(enqueued_until=enqueued_until())
+        outbox.enqueue(ids)
+        relayed += len(ids)
+        room -= len(picked)
+        if quota is not None:
+            for *_, owner in picked:
+                quota[owner] -= 1
+            quota = {owner: left for owner, left in quota.items() if left > 0}
+        if len(picked) < limit:
+            break
+    return relayed
+
+
+def _pick(outbox: Outbox, due, limit: int, quota: dict | None) -> list[tuple]:
+    """Up to ``limit`` due rows as (pk, attempts, attempt_limit, owner), locked: the oldest
+    first, or with quotas each owner's oldest in turn."""
+    fields = ("pk", "attempts", "attempt_limit", outbox.fair_by or "pk")
+    oldest = due.order_by("next_attempt_at").select_for_update(skip_locked=True)
+    if quota is None:
+        return list(oldest.values_list(*fields)[:limit])
+    groups = [
+        list(oldest.filter(**{outbox.fair_by: owner}).values_list(*fields)[: min(left, limit)])
+        for owner, left in quota.items()
+    ]
+    return [row for turn in zip_longest(*groups) for row in turn if row][:limit]
+
+
+def _owner_quotas(outbox: Outbox, due, queued: Q) -> dict:
+    """How many more rows each owner waiting longest may have queued on this pass."""
+    busy = dict(
+        outbox.model.objects.filter(queued | Q(status=outbox.claimed))
+        .order_by()
+        .values_list(outbox.fair_by)
+        .annotate(n=Count("pk"))
+    )
+    cap = settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
+    return {
+        owner: cap - busy.get(owner, 0)
+        for owner in _owners_waiting(outbox, due)
+        if busy.get(owner, 0) < cap
+    }
+
+
+def _owners_waiting(outbox: Outbox, due) -> list[int]:
+    """Owners with due rows, those waiting longest first. One index probe per owner (e.g.
+    ``delivery_customer_due``) rather than grouping every due row: a pass costs the same with a
+    backlog of a thousand rows or a million."""
+    owner_model = outbox.model._meta.get_field(outbox.fair_by).related_model
+    first_due = (
+        due.filter(**{outbox.fair_by: OuterRef("pk")})
+        .order_by("next_attempt_at")
+        .values("next_attempt_at")
+    )
+    return list(
+        owner_model.objects.annotate(first=Subquery(first_due[:1]))
+        .filter(first__isnull=False)
+        .order_by("first")
+        .values_list("pk", flat=True)[:OWNERS_PER_PASS]
+    )
