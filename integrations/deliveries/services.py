@@ -354,14 +354,18 @@ def _attempt_timeout(delivery: Delivery) -> tuple[float, float]:
 
 
 def _attempt_row(
-    *, delivery: Delivery, started_at, trigger: str, outcome, resolved, next_delay
+    *, delivery: Delivery, started_at, outcome, resolved, next_delay
 ) -> DeliveryAttempt:
     """The attempt's log row, saved with the others of its settle group."""
     request, response = outcome.request, outcome.response
     return DeliveryAttempt(
         delivery=delivery,
         number=delivery.attempts,
-        trigger=trigger,
+        trigger=(
+            DeliveryAttempt.Trigger.MANUAL
+            if delivery.manual_retry
+            else DeliveryAttempt.Trigger.AUTOMATIC
+        ),
         started_at=started_at,
         duration_ms=outcome.duration_ms,
         outcome=outcome.outcome,
@@ -403,11 +407,6 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None
     """Send one claimed delivery; its settlement, or the result of deferring it unsent."""
     from credentials.services import CredentialNotConfigured
 
-    trigger = (
-        DeliveryAttempt.Trigger.MANUAL
-        if delivery.manual_retry
-        else DeliveryAttempt.Trigger.AUTOMATIC
-    )
     started_at = timezone.now()
     call = PreparedCall(
         provider_key=delivery.provider_key,
@@ -459,11 +458,11 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> _Settlement | str | None
         if resolved is not None:
             cache.versions_used.add(resolved.version_id)
     policy = _policy(delivery.provider_key, delivery.integration)
-    return _settlement(delivery, outcome, policy, trigger, started_at, resolved, dead_reason)
+    return _settlement(delivery, outcome, policy, started_at, resolved, dead_reason)
 
 
 def _settlement(
-    delivery: Delivery, outcome: CallOutcome, policy, trigger, started_at, resolved, dead_reason
+    delivery: Delivery, outcome: CallOutcome, policy, started_at, resolved, dead_reason
 ) -> _Settlement:
     """What one attempt's outcome makes of its delivery, by the retry policy, and its log row."""
     decision = decide_retry(
@@ -493,7 +492,6 @@ def _settlement(
     attempt = _attempt_row(
         delivery=delivery,
         started_at=started_at,
-        trigger=trigger,
         outcome=outcome,
         resolved=resolved,
         next_delay=decision.delay_seconds,
@@ -512,12 +510,7 @@ def _crashed(delivery: Delivery, exc: Exception, started_at) -> _Settlement:
         error=f"Switchyard failed during the attempt: {name}: {exc}"[:2000],
         error_class=name[:64],
     )
-    trigger = (
-        DeliveryAttempt.Trigger.MANUAL
-        if delivery.manual_retry
-        else DeliveryAttempt.Trigger.AUTOMATIC
-    )
-    return _settlement(delivery, outcome, RetryPolicy(), trigger, started_at, None, None)
+    return _settlement(delivery, outcome, RetryPolicy(), started_at, None, None)
 
 
 def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
@@ -549,10 +542,11 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
                     "batch_time" if late else "lease_not_renewed",
                 )
                 break
+            attempt_started = timezone.now()
             try:
                 result = _attempt(delivery, cache)
             except Exception as exc:
-                result = _crashed(delivery, exc, timezone.now())
+                result = _crashed(delivery, exc, attempt_started)
             cache.to_come[delivery.provider_key, delivery.customer_id] -= 1
             if not isinstance(result, _Settlement):
                 results[delivery.pk] = result
