@@ -29,8 +29,8 @@ def webhook_metrics():
     # at each scrape, where the status alone is counted from the (status, next_attempt_at) index.
     yield gauge_by_status(
         "switchyard_inbound_events",
-        "Inbound events by status (received + failed: not processed yet; dead: the inbound "
-        "dead-letter queue).",
+        "Inbound events by status (received + failed: not processed yet; processing: held by a "
+        "worker; dead: the inbound dead-letter queue).",
         InboundEvent.objects.all(),
         InboundEvent.Status.values,
     )
@@ -41,6 +41,6 @@ def webhook_metrics():
     yield GaugeMetricFamily(
         "switchyard_inbound_events_due",
         "Inbound events received or failed whose next processing attempt time has passed "
-        "(queued or being processed included).",
+        "(queued ones included).",
         due,
     )
