@@ -206,7 +206,7 @@ def _claim(delivery_ids: list[int]) -> list[Delivery]:
     """Claim the due deliveries among ``delivery_ids`` (``Outbox.claim``) and load them."""
     token = DELIVERIES.claim(delivery_ids)
     return list(
-        Delivery.objects.select_related("customer__region", "integration").filter(lease_token=token)
+        DELIVERIES.held(delivery_ids, token).select_related("customer__region", "integration")
     )
 
 

@@ -61,12 +61,19 @@ def relay_due(outbox: Outbox) -> int:
 def _pick(outbox: Outbox, due, limit: int, quota: dict | None) -> list[tuple]:
     """Up to ``limit`` due rows as (pk, attempts, attempt_limit, owner), locked: the oldest
     first, or with quotas each owner's oldest in turn."""
-    fields = ("pk", "attempts", "attempt_limit", outbox.fair_by or "pk")
+    fields = ("pk", "attempts", "attempt_limit", outbox.fair_by or "pk", "next_attempt_at")
     oldest = due.order_by("next_attempt_at").select_for_update(skip_locked=True)
     if quota is None:
-        return list(oldest.values_list(*fields)[:limit])
+        # One ordered index range per status, merged here: an IN over several statuses would
+        # make the database sort every due row to find the oldest few.
+        rows = [
+            row
+            for status in outbox.waiting
+            for row in oldest.filter(status=status).values_list(*fields)[:limit]
+        ]
+        return [row[:4] for row in sorted(rows, key=lambda row: row[4])[:limit]]
     groups = [
-        list(oldest.filter(**{outbox.fair_by: owner}).values_list(*fields)[: min(left, limit)])
+        list(oldest.filter(**{outbox.fair_by: owner}).values_list(*fields[:4])[: min(left, limit)])
         for owner, left in quota.items()
     ]
     return [row for turn in zip_longest(*groups) for row in turn if row][:limit]
