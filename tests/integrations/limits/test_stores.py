@@ -6,6 +6,7 @@ import os
 import pytest
 
 from integrations.limits.stores import DatabaseStore, Quota, RedisStore
+from tests.integrations.limits.fixtures import clear_limit_state
 from integrations.models import CircuitBreaker, RateLimitWindow
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +23,9 @@ def store(request):
     if not REDIS_URL:
         pytest.skip("REDIS_URL is not set")
     redis_store = RedisStore(REDIS_URL)
-    redis_store.reset()
+    clear_limit_state(redis_store)
     yield redis_store
-    redis_store.reset()
+    clear_limit_state(redis_store)
 
 
 BREAKER = ("trello", "eu")
