@@ -79,11 +79,17 @@ def copy(table, row_id, unique, count, status=None):
         )
 
 
-owner = f"(SELECT id FROM customers_customer ORDER BY id LIMIT 1 OFFSET (CASE WHEN g % 100 = 0 THEN g % 3 ELSE 0 END))"
+owner = (
+    "(SELECT id FROM customers_customer ORDER BY id LIMIT 1"
+    " OFFSET (CASE WHEN g % 100 = 0 THEN g % 3 ELSE 0 END))"
+)
 copy("integrations_delivery", first.pk, {"key": "gen_random_uuid()", "customer_id": owner}, n)
 copy("integrations_delivery", first.pk, {"key": "gen_random_uuid()"}, n, status="succeeded")
 copy("webhooks_inboundevent", event.pk, {"key": "gen_random_uuid()", "external_id": "'e' || g"}, n)
-copy("webhooks_inboundevent", event.pk, {"key": "gen_random_uuid()", "external_id": "'p' || g"}, n, status="processed")
+copy(
+    "webhooks_inboundevent", event.pk,
+    {"key": "gen_random_uuid()", "external_id": "'p' || g"}, n, status="processed",
+)
 with connection.cursor() as cursor:
     cursor.execute("VACUUM ANALYZE")
 
@@ -102,9 +108,16 @@ def explain(step, statements):
                 plan = [row[0] for row in cursor.fetchall()]
             transaction.set_rollback(True)
         ms = next(float(l.split()[2]) for l in plan if l.startswith("Execution Time"))
-        full = [l.strip() for l in plan if "Seq Scan on" in l and ("delivery " in l or "inboundevent " in l)]
-        read = sum(int(m) for l in plan for m in re.findall(r"actual time=\S+ rows=(\d+)", l) if "Scan" in l)
-        print(f"{step:28} {ms:8.2f} ms  scanned={read:<7} full_scan={'YES ' + full[0] if full else 'no'}  {sql[:90]!r}")
+        full = [
+            l.strip() for l in plan
+            if "Seq Scan on" in l and ("delivery " in l or "inboundevent " in l)
+        ]
+        read = sum(
+            int(m) for l in plan if "Scan" in l
+            for m in re.findall(r"actual time=\S+ rows=(\d+)", l)
+        )
+        whole = "YES " + full[0] if full else "no"
+        print(f"{step:28} {ms:8.2f} ms  scanned={read:<7} full_scan={whole}  {sql[:90]!r}")
 
 
 def captured(run):
@@ -116,7 +129,8 @@ def captured(run):
 
 
 for name, outbox, model in (("delivery", DELIVERIES, Delivery), ("inbound", INBOUND, InboundEvent)):
-    ids = list(model.objects.filter(status__in=outbox.waiting).order_by("next_attempt_at").values_list("pk", flat=True)[:50])
+    waiting = model.objects.filter(status__in=outbox.waiting).order_by("next_attempt_at")
+    ids = list(waiting.values_list("pk", flat=True)[:50])
     explain(f"{name}.relay", captured(lambda: relay_due(outbox)))
     explain(f"{name}.claim", captured(lambda: outbox.claim(ids)))
 

@@ -6,8 +6,8 @@ import os
 import pytest
 
 from integrations.limits.stores import DatabaseStore, Quota, RedisStore
-from tests.integrations.limits.fixtures import clear_limit_state
 from integrations.models import CircuitBreaker, RateLimitWindow
+from tests.integrations.limits.fixtures import clear_limit_state
 
 pytestmark = pytest.mark.django_db
 
