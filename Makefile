@@ -50,4 +50,4 @@ run: install
 	DEBUG=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start web worker dispatcher fakeprovider
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -55,6 +55,9 @@ class Platform:
             ).decode(),
             # The fake provider listens on loopback, which egress refuses unless allowed.
             "SWITCHYARD_EGRESS_ALLOW": "127.0.0.1",
+            # A bench posts as fast as it can with one key for one customer.
+            "SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_KEY": "0",
+            "SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_CUSTOMER": "0",
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             **env,
         }

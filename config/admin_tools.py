@@ -47,16 +47,21 @@ def confirmed_action(
         model_admin.message_user(request, ngettext(*done, count) % count, messages.SUCCESS)
         return None
     count = queryset.count()
+    opts = model_admin.model._meta
     context = {
         **model_admin.admin_site.each_context(request),
         "title": question,
-        "opts": model_admin.model._meta,
+        "opts": opts,
         "explanation": explanation,
         "items": [describe(obj) for obj in queryset[:LISTED_AT_MOST]],
         "count": count,
+        "noun": opts.verbose_name if count == 1 else opts.verbose_name_plural,
         "more": max(count - LISTED_AT_MOST, 0),
         "action": action,
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        # "Select all N" acts on the whole filtered list, not the ticked rows: the confirming
+        # POST must say so again, or it would act on fewer items than the count shown.
+        "select_across": request.POST.get("select_across") == "1",
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/confirm_action.html", context)

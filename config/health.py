@@ -35,7 +35,7 @@ def _check_broker() -> None:
 
 def _check_worker() -> None:
     if not worker_is_alive():
-        raise RuntimeError("no worker heartbeat recently; is `manage.py qcluster` running?")
+        raise RuntimeError("no worker heartbeat recently; is `manage.py worker` running?")
 
 
 READINESS_CHECKS = {"database": _check_database, "broker": _check_broker, "worker": _check_worker}

@@ -1,8 +1,11 @@
 from django.conf import settings
+from django.http import Http404, HttpResponseBadRequest
 
-from config.api.problems import problem_response
+from config.api.problems import MACHINE_PREFIXES, problem_response
 
-__all__ = ("BodySizeLimitMiddleware", "body_stream", "reads_chunked_body")
+__all__ = ("BodySizeLimitMiddleware", "NulRefusedMiddleware", "body_stream", "reads_chunked_body")
+
+NUL = "\x00"
 
 
 def _chunked(meta) -> bool:
@@ -62,3 +65,38 @@ class BodySizeLimitMiddleware:
         return problem_response(
             411, "length-required", "Send the body with a Content-Length header."
         )
+
+
+class NulRefusedMiddleware:
+    """A NUL character in the path (404, as for any other path no route has), the query string
+    or a header (400 naming the parameter or header). PostgreSQL refuses to compare text
+    holding one, so a lookup that finds nothing on SQLite would be a 500 there."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if NUL in request.path:
+            raise Http404("No route has a NUL character.")
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or NUL in query:  # the cheap look first; most requests stop here
+            names = [
+                name
+                for name, values in request.GET.lists()
+                if NUL in name or any(NUL in value for value in values)
+            ]
+            if names:
+                return _nul_refused(request, "query parameters", names)
+        headers = [name for name, value in request.headers.items() if NUL in value]
+        if headers:
+            return _nul_refused(request, "headers", headers)
+        return self.get_response(request)
+
+
+def _nul_refused(request, where: str, names: list[str]):
+    names = sorted(name.replace(NUL, "\\u0000") for name in names)
+    detail = f"NUL (\\u0000) characters are not allowed in {where}: {', '.join(names)}."
+    if not request.path.startswith(MACHINE_PREFIXES):
+        return HttpResponseBadRequest(detail)
+    errors = {name: ["NUL (\\u0000) characters are not allowed."] for name in names}
+    return problem_response(400, "validation-error", detail, errors)

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
+    "config.middleware.NulRefusedMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -172,11 +173,12 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["customers.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api.problems.problem_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.quotas.ApiQuotaThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     # How many proxies in front of Switchyard append to X-Forwarded-For: throttles take the
@@ -192,6 +194,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Detail routes take ids through config.api.routers' converter: 64-bit integers.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 0}},
     # Several models have a "status"; name each enum after its model in the schema.
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "integrations.models.delivery.Delivery.Status",
@@ -216,7 +220,7 @@ SWITCHYARD_ATTEMPT_DEADLINE_SECONDS = env_int("SWITCHYARD_ATTEMPT_DEADLINE_SECON
 # An integration check holds a web worker while it waits: a much shorter total deadline.
 SWITCHYARD_CHECK_DEADLINE_SECONDS = env_int("SWITCHYARD_CHECK_DEADLINE_SECONDS", 5)
 # A worker's lease on a claimed batch runs this long past its last renewal; the worker renews it
-# every third of it while the batch runs (integrations/outbox.py, LeaseHeartbeat), so a delivery
+# every third of it while the batch runs (integrations/outbox/lease.py), so a delivery
 # whose worker died is sent again within this plus a dispatch interval.
 SWITCHYARD_LEASE_SECONDS = float(env_str("SWITCHYARD_LEASE_SECONDS", "10"))
 # A queued delivery still unclaimed after this long while the broker holds too few tasks to
@@ -233,6 +237,14 @@ SWITCHYARD_RELAY_BATCH = env_int("SWITCHYARD_RELAY_BATCH", 200)
 SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS = env_int("SWITCHYARD_IDEMPOTENCY_KEY_TTL_HOURS", 48)
 # Failed API authentications a client address may make per minute before it gets 429s.
 SWITCHYARD_AUTH_FAILURES_PER_MINUTE = env_int("SWITCHYARD_AUTH_FAILURES_PER_MINUTE", 20)
+# API requests per minute an API key may make, and that may name one customer, before 429s
+# (config/api/quotas.py); 0 turns a quota off.
+SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_KEY = env_int(
+    "SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_KEY", 6000
+)
+SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_CUSTOMER = env_int(
+    "SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_CUSTOMER", 3000
+)
 
 # --- Limits ---------------------------------------------------------------------------------
 # A rate limit of R per S seconds is enforced over S plus this margin: requests reach the

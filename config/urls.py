@@ -4,7 +4,7 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
-from config.api.problems import problem_response
+from config.api.problems import MACHINE_PREFIXES, problem_response
 
 admin.site.site_header = "Switchyard"
 admin.site.site_title = "Switchyard admin"
@@ -29,16 +29,14 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
 ]
 
-_MACHINE_PREFIXES = ("/api/", "/webhooks/")
-
 
 def handler404(request, exception=None):
-    if request.path.startswith(_MACHINE_PREFIXES):
+    if request.path.startswith(MACHINE_PREFIXES):
         return problem_response(404, "not-found", f"No resource at {request.path}.")
     return defaults.page_not_found(request, exception)
 
 
 def handler500(request):
-    if request.path.startswith(_MACHINE_PREFIXES):
+    if request.path.startswith(MACHINE_PREFIXES):
         return problem_response(500, "server-error", "Unexpected server error; it has been logged.")
     return defaults.server_error(request)

@@ -5,7 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from credentials.models import OWNED_PURPOSES, Credential
-from credentials.services import DEFAULT_GRACE_SECONDS
+from credentials.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
 from customers.models import Customer, Region, Tier
 from integrations.registry import get_provider, providers
 
@@ -85,6 +85,7 @@ class CredentialCreateForm(ProviderFieldsMixin, forms.Form):
 class CredentialRotateForm(ProviderFieldsMixin, forms.Form):
     grace_seconds = forms.IntegerField(
         min_value=0,
+        max_value=MAX_GRACE_SECONDS,
         initial=DEFAULT_GRACE_SECONDS,
         label="Grace period (seconds)",
         help_text="The old secret stays accepted this long (inbound signatures, calls in "

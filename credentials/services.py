@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "DEFAULT_GRACE_SECONDS",
+    "MAX_GRACE_SECONDS",
     "CredentialConflict",
     "CredentialNotConfigured",
     "ResolvedCredential",
@@ -57,6 +58,8 @@ __all__ = (
 logger = logging.getLogger(__name__)
 
 DEFAULT_GRACE_SECONDS = 24 * 3600
+# An old secret accepted for longer than a month is no longer being rotated out.
+MAX_GRACE_SECONDS = 30 * 24 * 3600
 MAX_FIELD_CHARS = 8192
 # Recording every use would turn each outbound call into a write; a minute is precise enough
 # to tell an operator when a previous version stopped being used.
@@ -319,8 +322,10 @@ def credential_rotate(
     Runs under a row lock on the credential (a write lock on SQLite's IMMEDIATE transactions) and
     moves states with conditional updates, so concurrent rotations serialise; the partial unique
     constraints are the last line of defence against two current versions."""
-    if grace_seconds is None or grace_seconds < 0:
-        raise ValidationError({"grace_seconds": "Must be zero or a positive number of seconds."})
+    if grace_seconds is None or not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+        raise ValidationError(
+            {"grace_seconds": f"Between 0 and {MAX_GRACE_SECONDS} seconds (30 days)."}
+        )
     if credential.owned and not owned:
         raise CredentialConflict(
             f"Credential {credential.pk} is the signing secret of {credential.scope_label}; "

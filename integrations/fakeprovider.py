@@ -113,6 +113,8 @@ class FakeProviderState:
         self.faults: list[Fault] = []
         self.limits: list[Limit] = []
         self._connections = itertools.count(1)
+        # Counts resets, so a request held by a latency fault can tell that its test is over.
+        self.generation = 0
 
     def next_connection_id(self) -> int:
         with self.lock:
@@ -123,6 +125,7 @@ class FakeProviderState:
             self.journal.clear()
             self.faults.clear()
             self.limits.clear()
+            self.generation += 1
 
     def record(self, entry: dict) -> dict:
         with self.lock:
@@ -470,10 +473,15 @@ class _Handler(BaseHTTPRequestHandler):
         provider = FAKE_PROVIDERS.get(key)
         if provider is None:
             return _text(404, f"No fake provider '{key}'. Known: {', '.join(FAKE_PROVIDERS)}.")
+        generation = state.generation
         fault = state.take_fault(path)
         if fault is not None:
             if fault.latency_ms:
                 time.sleep(fault.latency_ms / 1000)
+                # Reset while held: its test is over, and it must not count against the
+                # limits a later test set, so it is dropped unanswered.
+                if state.generation != generation:
+                    return None
             if fault.drop_connection:
                 return None
             if fault.status is not None:

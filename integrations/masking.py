@@ -162,8 +162,9 @@ class Masker:
         return obj
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        # Names are masked too: a server may echo anything it was sent, in a name as well.
         return {
-            name: MASK if name.lower() in self._headers else self.text(str(value))
+            self.text(name): MASK if name.lower() in self._headers else self.text(str(value))
             for name, value in headers.items()
         }
 

@@ -103,7 +103,7 @@ class ProcessStack:
         return url
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen:
-        return self.start(name, [sys.executable, "manage.py", "qcluster"])
+        return self.start(name, [sys.executable, "manage.py", "worker"])
 
     def start_dispatcher(self, *extra: str) -> subprocess.Popen:
         return self.start("dispatcher", [sys.executable, "manage.py", "dispatch", *extra])

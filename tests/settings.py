@@ -11,6 +11,9 @@ os.environ.setdefault("SWITCHYARD_ENCRYPTION_KEYS", "c3dpdGNoeWFyZC10ZXN0LXZhdWx
 # egress refuses unless allowed; inherited by the processes end-to-end tests start. Egress
 # tests narrow it with override_settings.
 os.environ.setdefault("SWITCHYARD_EGRESS_ALLOW", "127.0.0.1,::1,localhost")
+# Tests call the API in bursts; the quotas have tests of their own. Inherited like the above.
+os.environ.setdefault("SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_KEY", "100000")
+os.environ.setdefault("SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_CUSTOMER", "100000")
 
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, MIDDLEWARE, Q_CLUSTER

@@ -3,10 +3,10 @@
 How it works:
 
 * ``ROUTES`` is built when the module is collected, by walking
-  ``get_resolver().url_patterns``: each pattern under ``/api/v1/`` becomes a path template
-  (``/api/v1/credentials/{pk}/rotate/``) with the methods its view answers (a viewset's
-  ``actions``; an APIView's implemented handlers; HEAD wherever GET is). A new endpoint is
-  therefore a new set of test cases without editing this file.
+  ``get_resolver().url_patterns`` (tests/api_routes.py): each pattern under ``/api/v1/``
+  becomes a path template (``/api/v1/credentials/{pk}/rotate/``) with the methods its view
+  answers (a viewset's ``actions``; an APIView's implemented handlers; HEAD wherever GET is).
+  A new endpoint is therefore a new set of test cases without editing this file.
 * ``world`` holds two customers, A=acme (eu) and B=globex (us), each owning one object of every
   kind the API exposes (two credentials, an integration, a live and a dead delivery, a webhook
   endpoint, an inbound event, a subscription), plus objects shared by several customers: a
@@ -39,12 +39,11 @@ on-commit hooks (the queue) do not run inside the test transaction.
 """
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from django.urls import URLResolver, get_resolver, resolve
+from django.urls import resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -54,19 +53,17 @@ from customers.models import Customer, Region
 from customers.services import api_key_create
 from integrations.models import CircuitBreaker, Delivery, DeliveryAttempt, Integration
 from integrations.services import integration_create
+from tests.api_routes import Route, api_routes
 from webhooks.models import InboundEvent, Subscription, WebhookEndpoint
 from webhooks.services import endpoint_create, subscription_create
 
 pytestmark = pytest.mark.django_db
 
-API_PREFIX = "/api/v1/"
 DISCARD = "http://127.0.0.1:9"  # nothing listens on the discard port
 REFUSED = {403, 404}
 WRITE_REFUSED = {400, 403, 404}
 TRELLO_API = {"api_key": "a" * 32, "token": "b" * 64}
 MOVE_INPUT = {"card_id": "card1", "list_id": "c" * 24}
-# Parameters that only choose a rendering (DRF format suffixes): the same view, no object.
-SUFFIX_PARAMETERS = {"format"}
 
 # Literal segment before a path parameter → (attribute of Objects, model attribute in the path,
 # field naming the object in API bodies).
@@ -83,86 +80,6 @@ KINDS = {
 
 
 # --- the routes --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Route:
-    template: str  # "/api/v1/credentials/{pk}/rotate/"
-    params: tuple[tuple[str, str], ...]  # (parameter, literal segment before it)
-    methods: tuple[str, ...]
-    callback: object
-
-    @property
-    def segment(self) -> str:
-        """The first segment: "credentials" for /api/v1/credentials/{pk}/rotate/."""
-        return self.template.removeprefix(API_PREFIX).split("/")[0]
-
-
-_GROUP = re.compile(r"\(\?P<(\w+)>")
-_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
-
-
-def _template(piece: str) -> str:
-    """'^credentials/(?P<pk>\\d+)/$' or 'credentials/<int:pk>/' → 'credentials/{pk}/'."""
-    piece = piece.removeprefix("^").removesuffix("$").removesuffix(r"\Z")
-    out, start = [], 0
-    while match := _GROUP.search(piece, start):
-        out.append(piece[start : match.start()])
-        depth, end = 1, match.end()
-        while depth:  # to the group's closing parenthesis
-            if piece[end] == "\\":
-                end += 2
-                continue
-            depth += {"(": 1, ")": -1}.get(piece[end], 0)
-            end += 1
-        out.append("{" + match.group(1) + "}")
-        start = end
-    out.append(piece[start:])
-    return _CONVERTER.sub(r"{\1}", "".join(out))
-
-
-def _methods(callback) -> tuple[str, ...]:
-    actions = getattr(callback, "actions", None)  # a DRF viewset: {"get": "list", …}
-    view = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
-    if actions is not None:
-        methods = set(actions)
-    elif view is not None:
-        methods = {m for m in view.http_method_names if hasattr(view, m)}
-    else:  # a plain function view: assume it answers anything
-        methods = {"get", "post", "put", "patch", "delete"}
-    methods -= {"head", "options"}
-    if "get" in methods:
-        methods.add("head")
-    return tuple(sorted(methods))
-
-
-def _params(template: str) -> tuple[tuple[str, str], ...]:
-    parts = template.split("/")
-    params = []
-    for i, part in enumerate(parts):
-        for name in re.findall(r"\{(\w+)\}", part):
-            params.append((name, parts[i - 1] if part == "{" + name + "}" else part))
-    return tuple(params)
-
-
-def _walk(patterns, prefix="/"):
-    for entry in patterns:
-        template = prefix + _template(str(entry.pattern))
-        if isinstance(entry, URLResolver):
-            yield from _walk(entry.url_patterns, template)
-        elif template.startswith(API_PREFIX):
-            yield template, entry.callback
-
-
-def api_routes() -> list[Route]:
-    routes = []
-    for template, callback in _walk(get_resolver().url_patterns):
-        params = _params(template)
-        if {name for name, _ in params} & SUFFIX_PARAMETERS:
-            continue
-        routes.append(Route(template, params, _methods(callback), callback))
-    return routes
-
 
 ROUTES = api_routes()
 OBJECT_CASES = [(r, m) for r in ROUTES if r.params for m in r.methods]

@@ -10,6 +10,7 @@ leases guard the processing."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import re
@@ -53,7 +54,6 @@ __all__ = (
     "MAX_GRACE_SECONDS",
     "OUTBOUND_ACTION",
     "EndpointNotFound",
-    "PayloadRejected",
     "SignatureRejected",
     "endpoint_create",
     "inbound_events_process",
@@ -110,10 +110,6 @@ class EndpointNotFound(Exception):
 
 class SignatureRejected(Exception):
     """The message is the verifier's reason, never a secret."""
-
-
-class PayloadRejected(Exception):
-    pass
 
 
 # --- endpoints ------------------------------------------------------------------------------
@@ -201,9 +197,58 @@ def inbound_webhook_receive(
     """Verify and store one webhook; returns (event, created). ``created`` is False for a
     duplicate of an event already stored, which is not processed again.
 
-    Raises ``EndpointNotFound``, ``SignatureRejected`` (counted on the endpoint) or
-    ``PayloadRejected``; database errors propagate so the provider is told to retry."""
-    adapter = get_provider(provider)
+    Raises ``EndpointNotFound`` or ``SignatureRejected`` (counted on the endpoint); database
+    errors propagate so the provider is told to retry. A correctly signed body that cannot be
+    processed (not a JSON object, too deep, ``NaN``, a NUL character, no event id) is stored
+    as it came and dead-lettered at once with the reason: it is acknowledged like any other,
+    since a provider would retry a refused one for days or disable the endpoint."""
+    try:
+        adapter = get_provider(provider)
+    except ProviderNotRegistered:
+        raise EndpointNotFound from None
+    endpoint, version = _verified(adapter, provider, endpoint_id, body, headers, url)
+    external_id, malformed = _identified(adapter, body, headers)
+    credential_version_mark_used(credential=endpoint.credential, version=version)
+    # In autocommit the INSERT commits on its own, one round trip instead of BEGIN, INSERT,
+    # COMMIT; inside a caller's transaction a savepoint keeps a duplicate from spoiling it.
+    nested = transaction.get_connection().in_atomic_block
+    now = timezone.now()
+    # Due at once with no task: the next relay pass queues it.
+    event = InboundEvent(
+        endpoint=endpoint,
+        provider=provider,
+        external_id=external_id,
+        body=body,
+        headers=adapter.stored_headers(headers),
+        remote_ip=remote_ip,
+        signature_version=version,
+        attempt_limit=RetryPolicy().max_attempts,
+        next_attempt_at=None if malformed else now,
+        **({"status": Status.DEAD, "error": malformed, "processed_at": now} if malformed else {}),
+    )
+    try:
+        with transaction.atomic() if nested else nullcontext():
+            insert_one(event)
+    except IntegrityError:
+        existing = InboundEvent.objects.filter(endpoint=endpoint, external_id=external_id).first()
+        if existing is None:
+            raise
+        logger.info("webhooks.duplicate endpoint=%s external_id=%s", endpoint.pk, external_id)
+        return existing, False
+    logger.info(
+        "webhooks.received event=%s endpoint=%s provider=%s signature_version=%s%s",
+        event.pk,
+        endpoint.pk,
+        provider,
+        version,
+        " status=dead reason=malformed_payload" if malformed else "",
+    )
+    return event, True
+
+
+@sensitive_variables("receiving")
+def _verified(adapter, provider: str, endpoint_id, body: bytes, headers, url: str):
+    """(endpoint, version of the secret that signed it), or raise."""
     for refresh in (False, True):
         receiving = selectors.endpoint_receiving(
             provider=provider, endpoint_id=endpoint_id, refresh=refresh
@@ -218,54 +263,28 @@ def inbound_webhook_receive(
                 url,
                 tolerance=receiving.endpoint.tolerance_seconds,
             )
-            break
+            return receiving.endpoint, version
         except SignatureInvalid as exc:
             # A refusal against the cached copy is checked again against the database: the
             # secret may have been rotated in the last few seconds.
             if receiving.cached:
                 continue
             raise _reject(receiving.endpoint, str(exc)) from None
-    endpoint = receiving.endpoint
+    raise AssertionError("unreachable: the second pass reads the database")
+
+
+def _identified(adapter, body: bytes, headers) -> tuple[str, str]:
+    """(the provider's event id, the reason it cannot be processed or ""). A body without an id
+    of its own is identified by its digest, so that a redelivery is still a duplicate."""
     try:
-        # Every verifying provider sends JSON objects; refusing anything else here keeps a body
-        # that can never be processed out of the event log.
         parse_json_body(body)
-        external_id = adapter.event_id(body, headers)[:255]
+        return adapter.event_id(body, headers)[:255], ""
     except PayloadInvalid as exc:
-        raise PayloadRejected(str(exc)) from None
-    credential_version_mark_used(credential=endpoint.credential, version=version)
-    # In autocommit the INSERT commits on its own, one round trip instead of BEGIN, INSERT,
-    # COMMIT; inside a caller's transaction a savepoint keeps a duplicate from spoiling it.
-    nested = transaction.get_connection().in_atomic_block
-    # Due at once with no task: the next relay pass queues it.
-    event = InboundEvent(
-        endpoint=endpoint,
-        provider=provider,
-        external_id=external_id,
-        body=body,
-        headers=adapter.stored_headers(headers),
-        remote_ip=remote_ip,
-        signature_version=version,
-        attempt_limit=RetryPolicy().max_attempts,
-        next_attempt_at=timezone.now(),
-    )
+        reason = f"Malformed payload: {exc}"
     try:
-        with transaction.atomic() if nested else nullcontext():
-            insert_one(event)
-    except IntegrityError:
-        existing = InboundEvent.objects.filter(endpoint=endpoint, external_id=external_id).first()
-        if existing is None:
-            raise
-        logger.info("webhooks.duplicate endpoint=%s external_id=%s", endpoint.pk, external_id)
-        return existing, False
-    logger.info(
-        "webhooks.received event=%s endpoint=%s provider=%s signature_version=%s",
-        event.pk,
-        endpoint.pk,
-        provider,
-        version,
-    )
-    return event, True
+        return adapter.event_id(body, headers)[:255], reason
+    except (PayloadInvalid, RecursionError):
+        return f"sha256:{hashlib.sha256(body).hexdigest()}", reason
 
 
 # --- processing -----------------------------------------------------------------------------

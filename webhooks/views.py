@@ -70,11 +70,10 @@ def receive(request, provider: str, endpoint_id):
             remote_ip=request.META.get("REMOTE_ADDR") or None,
         )
     except services.EndpointNotFound:
+        # Also for a provider no adapter is registered for: it has no endpoints either.
         return problem_response(404, "not-found", "No active webhook endpoint at this URL.")
     except services.SignatureRejected as exc:
         return problem_response(401, "signature-invalid", str(exc))
-    except services.PayloadRejected as exc:
-        return problem_response(400, "payload-invalid", str(exc))
     except DatabaseError:
         # Not stored means not acknowledged: a 5xx makes the provider deliver it again.
         logger.exception("webhooks.persist_failed provider=%s endpoint=%s", provider, endpoint_id)

@@ -10,12 +10,14 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
-__all__ = ("ProblemConflict", "problem_exception_handler", "problem_response")
+__all__ = ("MACHINE_PREFIXES", "ProblemConflict", "problem_exception_handler", "problem_response")
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://switchyard.dev/problems/"
+# Paths that machines call: their errors are problem documents, not HTML pages.
+MACHINE_PREFIXES = ("/api/", "/webhooks/")
 
 
 class ProblemConflict(exceptions.APIException):

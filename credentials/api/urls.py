@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from config.api.routers import ApiRouter
 from credentials.api.views import CredentialViewSet
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("credentials", CredentialViewSet, basename="credential")
 
 urlpatterns = router.urls

@@ -20,7 +20,6 @@ __all__ = ("CredentialViewSet",)
 
 class CredentialViewSet(viewsets.GenericViewSet):
     serializer_class = CredentialSerializer
-    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return selectors.credential_list(api_key=self.request.auth)

@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from config.api.routers import ApiRouter
 from customers.api.views import CustomerViewSet, RegionViewSet
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("regions", RegionViewSet, basename="region")
 router.register("customers", CustomerViewSet, basename="customer")
 

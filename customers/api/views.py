@@ -36,6 +36,7 @@ class CustomerViewSet(viewsets.GenericViewSet):
     serializer_class = CustomerSerializer
     permission_classes = [IsAuthenticated, AdminScopeForWrites]
     lookup_field = "slug"
+    lookup_value_converter = "slug"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):

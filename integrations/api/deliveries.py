@@ -7,10 +7,15 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api.pagination import CursorPagination
+from config.api.routers import MAX_ID
+from config.api.serializers import KnownFieldsSerializer
 from integrations.deliveries import selectors, services
 from integrations.models import Delivery, DeliveryAttempt
 
 __all__ = ("DeadLetterViewSet", "DeliveryViewSet")
+
+# A longer list of ids is better said as a filter; this keeps one request's work bounded.
+MAX_BULK_IDS = 1000
 
 
 class DeliveryCreateSerializer(serializers.Serializer):
@@ -103,16 +108,56 @@ class DeliveryFilterSerializer(serializers.Serializer):
     created_before = serializers.DateTimeField(required=False)
 
 
-class DeadLetterRetrySerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
-    filter = DeliveryFilterSerializer(required=False)
+class DeadLetterFilterSerializer(KnownFieldsSerializer, DeliveryFilterSerializer):
+    status = None  # dead letters are dead
+
+
+class DeadLetterRetrySerializer(KnownFieldsSerializer):
+    """What a bulk retry acts on, said explicitly (DESIGN §11): ``ids``, a non-empty ``filter``,
+    or ``"all": true``; an unknown key is refused rather than ignored."""
+
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=MAX_BULK_IDS,
+        required=False,
+    )
+    filter = DeadLetterFilterSerializer(required=False)
+    all = serializers.BooleanField(
+        default=False, help_text="Retry every dead letter this key may see (no ids, no filter)."
+    )
 
     def validate(self, attrs):
-        if ("ids" in attrs) == ("filter" in attrs):
-            raise serializers.ValidationError("Give either 'ids' or 'filter'.")
-        if "filter" in attrs and "status" in attrs["filter"]:
-            raise serializers.ValidationError({"filter": {"status": ["Dead letters are dead."]}})
+        given = [name for name in ("ids", "filter") if name in attrs]
+        if len(given) == 2:
+            raise serializers.ValidationError("Give either 'ids' or 'filter', not both.")
+        if attrs["all"] and given:
+            raise serializers.ValidationError(
+                {"all": [f"'all' retries every dead letter; give it without '{given[0]}'."]}
+            )
+        if not attrs["all"] and not any(attrs.get(name) for name in given):
+            raise serializers.ValidationError(
+                {
+                    "all": [
+                        "No ids and no filter would retry every dead letter this key may see; "
+                        'send "all": true to mean that.'
+                    ]
+                }
+            )
         return attrs
+
+
+class DryRunSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(default=False)
+
+
+class DeadLetterRetriedSerializer(serializers.Serializer):
+    retried = serializers.IntegerField()
+
+
+class DeadLetterDryRunSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    would_retry = serializers.IntegerField()
 
 
 class DeliveryPagination(CursorPagination):
@@ -133,7 +178,6 @@ def _filters(request) -> dict:
 
 class DeliveryViewSet(viewsets.GenericViewSet):
     serializer_class = DeliverySerializer
-    lookup_value_regex = r"\d+"
     pagination_class = DeliveryPagination
 
     def get_queryset(self):
@@ -202,19 +246,31 @@ class DeadLetterViewSet(viewsets.GenericViewSet):
 
     @extend_schema(parameters=FILTER_PARAMETERS)
     def list(self, request):
-        filters = {**_filters(request), "status": Delivery.Status.DEAD}
-        deliveries = selectors.delivery_list(api_key=request.auth, filters=filters)
+        deliveries = selectors.dead_letter_list(api_key=request.auth, filters=_filters(request))
         page = self.paginate_queryset(deliveries)
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)
 
-    @extend_schema(request=DeadLetterRetrySerializer, responses={202: dict})
+    @extend_schema(
+        request=DeadLetterRetrySerializer,
+        responses={202: DeadLetterRetriedSerializer, 200: DeadLetterDryRunSerializer},
+        parameters=[
+            OpenApiParameter(
+                "dry_run", bool, description="Count what would be retried; retry nothing."
+            )
+        ],
+    )
     @action(detail=False, methods=["post"])
     def retry(self, request):
+        options = DryRunSerializer(data=request.query_params)
+        options.is_valid(raise_exception=True)
         serializer = DeadLetterRetrySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        filters = serializer.validated_data.get("filter", {})
-        visible = selectors.delivery_list(api_key=request.auth, filters=filters)
-        if "ids" in serializer.validated_data:
-            visible = visible.filter(pk__in=serializer.validated_data["ids"])
-        retried = services.dead_letters_retry(queryset=visible)
+        dead = selectors.dead_letter_list(
+            api_key=request.auth,
+            filters=serializer.validated_data.get("filter"),
+            ids=serializer.validated_data.get("ids"),
+        )
+        if options.validated_data["dry_run"]:
+            return Response({"dry_run": True, "would_retry": dead.count()})
+        retried = services.dead_letters_retry(queryset=dead)
         return Response({"retried": retried}, status=status.HTTP_202_ACCEPTED)

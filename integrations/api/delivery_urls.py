@@ -1,10 +1,10 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from config.api.routers import ApiRouter
 from integrations.api.breakers import BreakerListView
 from integrations.api.deliveries import DeadLetterViewSet, DeliveryViewSet
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("dead-letters", DeadLetterViewSet, basename="dead-letter")
 

@@ -50,9 +50,15 @@ class IntegrationSerializer(serializers.ModelSerializer):
         return key
 
     def validate(self, attrs):
-        provider = get_provider(attrs["provider_key"])
+        # A change (PATCH) is checked as a creation is: the config it leaves in place must
+        # suit the provider it leaves in place.
+        saved = self.instance
+        if saved is not None and not {"provider_key", "config"} & set(attrs):
+            return attrs
+        provider = get_provider(attrs.get("provider_key", getattr(saved, "provider_key", None)))
+        config = attrs.get("config", getattr(saved, "config", None))
         try:
-            attrs["config"] = provider.clean_config(attrs.get("config"))
+            attrs["config"] = provider.clean_config(config)
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"config": exc.detail}) from None
         return attrs

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from config.api.routers import ApiRouter
 from integrations.api.views import ActionValidateView, IntegrationViewSet, ProviderCatalogueView
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("integrations", IntegrationViewSet, basename="integration")
 
 urlpatterns = [

@@ -74,6 +74,12 @@ class ActionValidateView(APIView):
         )
 
 
+def _trust_check(request, data) -> None:
+    # Trusted means shared credentials may go to its base_url: an admin's call.
+    if data.get("trusted"):
+        scope_require_admin(request, "A trusted integration")
+
+
 @extend_schema(
     parameters=[
         OpenApiParameter("customer", str, description="Filter by customer slug."),
@@ -83,7 +89,7 @@ class ActionValidateView(APIView):
 )
 class IntegrationViewSet(viewsets.GenericViewSet):
     serializer_class = IntegrationSerializer
-    http_method_names = ["get", "post", "head", "options"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         params = self.request.query_params
@@ -96,12 +102,8 @@ class IntegrationViewSet(viewsets.GenericViewSet):
         return selectors.integration_list(api_key=self.request.auth, filters=filters)
 
     def get_object(self):
-        try:
-            integration_id = int(self.kwargs["pk"])
-        except ValueError:
-            raise Http404 from None
         integration = selectors.integration_get(
-            api_key=self.request.auth, integration_id=integration_id
+            api_key=self.request.auth, integration_id=self.kwargs["pk"]
         )
         if integration is None:
             raise Http404
@@ -121,11 +123,19 @@ class IntegrationViewSet(viewsets.GenericViewSet):
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if serializer.validated_data.get("trusted"):
-            # Trusted means shared credentials may go to its base_url: an admin's call.
-            scope_require_admin(request, "A trusted integration")
+        _trust_check(request, serializer.validated_data)
         integration = services.integration_create(**serializer.validated_data)
         return Response(self.get_serializer(integration).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk):
+        integration = self.get_object()
+        serializer = self.get_serializer(integration, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        _trust_check(request, serializer.validated_data)
+        integration = services.integration_update(
+            integration=integration, **serializer.validated_data
+        )
+        return Response(self.get_serializer(integration).data)
 
     @extend_schema(request=None, responses=CheckResultSerializer)
     @action(detail=True, methods=["post"])

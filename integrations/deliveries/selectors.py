@@ -6,7 +6,7 @@ from customers.models import ApiKey
 from customers.selectors import customers_visible_to
 from integrations.models import Delivery, DeliveryAttempt
 
-__all__ = ("delivery_get", "delivery_list")
+__all__ = ("dead_letter_list", "delivery_get", "delivery_list")
 
 
 def delivery_list(*, api_key: ApiKey | None, filters: dict | None = None) -> QuerySet[Delivery]:
@@ -37,3 +37,14 @@ def delivery_get(*, api_key: ApiKey | None, delivery_id: int) -> Delivery | None
         .filter(pk=delivery_id)
         .first()
     )
+
+
+def dead_letter_list(
+    *, api_key: ApiKey | None, filters: dict | None = None, ids: list[int] | None = None
+) -> QuerySet[Delivery]:
+    """Dead deliveries the key may see, narrowed by ``filters`` (as ``delivery_list``, status
+    aside) and, when given, to ``ids``."""
+    dead = delivery_list(
+        api_key=api_key, filters={**(filters or {}), "status": Delivery.Status.DEAD}
+    )
+    return dead if ids is None else dead.filter(pk__in=ids)

@@ -17,6 +17,7 @@ from django.conf import settings
 from integrations.limits.stores import Quota, limit_store
 from integrations.providers.base import Outcome
 from integrations.registry import get_provider
+from integrations.retry import provider_delay
 
 __all__ = ("Deferral", "Permit", "SendPermits", "rate_limit_quotas", "send_settled")
 
@@ -169,10 +170,10 @@ def send_settled(
     store = limit_store()
     now = time.time()
     if outcome.outcome == Outcome.RATE_LIMITED and outcome.retry_after:
-        store.cool_down([q.key for q in quotas], until=now + outcome.retry_after)
-        logger.warning(
-            "limits.cool_down scope=%s seconds=%s", quotas[0].key, round(outcome.retry_after, 3)
-        )
+        # Clamped as the retry policy clamps it: a cool-down holds every send on the credential.
+        seconds = provider_delay(outcome.retry_after)
+        store.cool_down([q.key for q in quotas], until=now + seconds)
+        logger.warning("limits.cool_down scope=%s seconds=%s", quotas[0].key, round(seconds, 3))
     if (outcome.ok and not permit.breaker_clean) or _breaker_failure(outcome):
         changed = store.breaker_record(
             provider_key,

@@ -11,6 +11,7 @@ import base64
 import hmac
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from django.db import models
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 
+from config.json_limits import MAX_JSON_DEPTH, json_violation
 from integrations import egress
 from integrations.constants import SECRET_HEADERS
+from integrations.retry import MAX_ATTEMPTS, MAX_DELAY_SECONDS
 
 __all__ = (
     "ERROR_EXCERPT_CHARS",
@@ -49,6 +52,9 @@ __all__ = (
 
 DEFAULT_RETRY = {"base_seconds": 2, "cap_seconds": 3600, "max_attempts": 10}
 ERROR_EXCERPT_CHARS = 300
+# Bounds of config.rate_limit: beyond them a limit is a typo, not a provider's quota.
+MAX_RATE = 1_000_000
+MAX_RATE_WINDOW_SECONDS = 86_400
 
 
 class CredentialPurpose:
@@ -204,8 +210,8 @@ class NoInput(serializers.Serializer):
 
 
 class RateLimitSerializer(serializers.Serializer):
-    rate = serializers.IntegerField(min_value=1)
-    per_seconds = serializers.FloatField(min_value=0.001)
+    rate = serializers.IntegerField(min_value=1, max_value=MAX_RATE)
+    per_seconds = serializers.FloatField(min_value=0.001, max_value=MAX_RATE_WINDOW_SECONDS)
 
 
 class TimeoutsSerializer(serializers.Serializer):
@@ -214,9 +220,9 @@ class TimeoutsSerializer(serializers.Serializer):
 
 
 class RetrySerializer(serializers.Serializer):
-    base_seconds = serializers.FloatField(min_value=0, required=False)
-    cap_seconds = serializers.FloatField(min_value=0, required=False)
-    max_attempts = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    base_seconds = serializers.FloatField(min_value=0, max_value=MAX_DELAY_SECONDS, required=False)
+    cap_seconds = serializers.FloatField(min_value=0, max_value=MAX_DELAY_SECONDS, required=False)
+    max_attempts = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS, required=False)
 
 
 class BaseUrlField(serializers.CharField):
@@ -266,6 +272,7 @@ class BaseConfigSerializer(serializers.Serializer):
     rate_limited_delay_seconds = serializers.FloatField(
         required=False,
         min_value=0,
+        max_value=MAX_DELAY_SECONDS,
         help_text="Back-off after a 429 that names no delay (the provider default otherwise).",
     )
 
@@ -493,17 +500,41 @@ def json_object(response: ProviderResponse, *, key: str | None = None) -> dict:
     return body
 
 
+def unix_seconds(value: str | None) -> int | None:
+    """A signed header's Unix time in seconds, or None. ASCII digits only: ``str.isdigit`` and
+    ``int`` also take '²' or Arabic-Indic digits. At most 12 of them, so arithmetic with it
+    cannot overflow a float."""
+    if value is None or not _UNIX_SECONDS.fullmatch(value):
+        return None
+    return int(value)
+
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
 def headers_lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
 
+def _not_json(constant: str):
+    raise PayloadInvalid(f"Body holds {constant}, which is not JSON.")
+
+
 def parse_json_body(body: bytes) -> dict:
+    """The body as a JSON object, or PayloadInvalid: not JSON (``NaN`` and ``Infinity``
+    included), not an object, or beyond ``config.json_limits`` (too deep, a NUL character)."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_not_json)
+    except RecursionError:
+        raise PayloadInvalid(f"Body is nested deeper than {MAX_JSON_DEPTH} levels.") from None
+    except PayloadInvalid:
+        raise
     except (ValueError, UnicodeDecodeError):
         raise PayloadInvalid("Body is not JSON.") from None
     if not isinstance(payload, dict):
         raise PayloadInvalid("Body is not a JSON object.")
+    if violation := json_violation(payload):
+        raise PayloadInvalid(f"Body cannot be stored: {violation}.")
     return payload
 
 

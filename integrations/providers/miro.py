@@ -2,6 +2,7 @@
 rate limits announced in ``X-RateLimit-*`` headers. Miro's REST webhooks were removed, so there
 is no inbound side."""
 
+import math
 import time
 from collections.abc import Mapping
 
@@ -145,7 +146,11 @@ class MiroProvider(BaseProvider):
         delay = retry_after_seconds(response)
         if delay is None:
             try:
-                delay = max(float(response.header(HEADER_MIRO_RATELIMIT_RESET)) - time.time(), 0.0)
+                reset = float(response.header(HEADER_MIRO_RATELIMIT_RESET))
             except (TypeError, ValueError):
+                reset = math.nan
+            # float() also reads "nan" and "inf", which name no time.
+            if not math.isfinite(reset):
                 return super().rate_limited_delay(response, config)
+            delay = max(reset - time.time(), 0.0)
         return delay

@@ -42,6 +42,7 @@ from integrations.providers.base import (
     check_secrets,
     headers_lower,
     parse_json_body,
+    unix_seconds,
 )
 from integrations.registry import register
 
@@ -174,9 +175,9 @@ class StandardWebhooksProvider(BaseProvider):
         signature_header = lowered.get(HEADER_WEBHOOK_SIGNATURE)
         if not (msg_id and raw_timestamp and signature_header):
             raise SignatureInvalid("Missing webhook-id, webhook-timestamp or webhook-signature.")
-        if not raw_timestamp.isdigit():
-            raise SignatureInvalid("webhook-timestamp is not an integer.")
-        timestamp = int(raw_timestamp)
+        timestamp = unix_seconds(raw_timestamp)
+        if timestamp is None:
+            raise SignatureInvalid("webhook-timestamp is not a Unix time in seconds.")
         now = time.time() if now is None else now
         tolerance = self.webhook_tolerance_seconds if tolerance is None else tolerance
         if abs(now - timestamp) > tolerance:

@@ -19,6 +19,7 @@ from integrations.providers.base import (
     check_secrets,
     headers_lower,
     parse_json_body,
+    unix_seconds,
 )
 from integrations.registry import register
 
@@ -44,10 +45,7 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
         if name == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                timestamp = None
+            timestamp = unix_seconds(value)
         elif name == SCHEME:
             # Other schemes (v0 in test mode) are ignored to prevent downgrade attacks.
             signatures.append(value)
@@ -99,17 +97,23 @@ class StripeProvider(BaseProvider):
 
     def normalise(self, body, headers) -> NormalisedEvent | None:
         event = parse_json_body(body)
-        if not event.get("type"):
+        event_type = event.get("type")
+        if not isinstance(event_type, str) or not event_type:
             raise PayloadInvalid("Stripe event has no type.")
-        created = event.get("created")
-        occurred_at = (
-            datetime.fromtimestamp(created, tz=UTC).isoformat()
-            if isinstance(created, int | float)
-            else None
-        )
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         return NormalisedEvent(
-            type=EVENT_PREFIX + event["type"],
-            occurred_at=occurred_at,
+            type=EVENT_PREFIX + event_type,
+            occurred_at=_occurred_at(event.get("created")),
             data={"id": event.get("id"), "object": data.get("object")},
         )
+
+
+def _occurred_at(created) -> str | None:
+    """``created`` (Unix seconds) in ISO 8601, or None where it is no time: absent, not a
+    number, or outside what a datetime holds (NaN, 1e300; the JSON parser accepts both)."""
+    if not isinstance(created, int | float) or isinstance(created, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(created, tz=UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None

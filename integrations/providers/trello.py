@@ -216,10 +216,14 @@ class TrelloProvider(BaseProvider):
         action = parse_json_body(body).get("action")
         if not isinstance(action, dict):
             raise PayloadInvalid("Trello payload has no action.")
-        event_type = ACTION_EVENTS.get(action.get("type"))
+        action_type = action.get("type")
+        event_type = ACTION_EVENTS.get(action_type) if isinstance(action_type, str) else None
         if event_type is None:
             return None
         data = action.get("data") or {}
+        if not isinstance(data, dict):
+            raise PayloadInvalid("Trello action.data is not an object.")
+        display = action.get("display")
         event = {
             "action_id": action.get("id"),
             "card": data.get("card"),
@@ -227,7 +231,7 @@ class TrelloProvider(BaseProvider):
             "member_id": action.get("idMemberCreator"),
         }
         moved = "listAfter" in data or (
-            (action.get("display") or {}).get("translationKey") == MOVE_TRANSLATION_KEY
+            isinstance(display, dict) and display.get("translationKey") == MOVE_TRANSLATION_KEY
         )
         if event_type == EVENT_TRELLO_CARD_UPDATED and moved:
             event_type = EVENT_TRELLO_CARD_MOVED

@@ -23,7 +23,7 @@ def test_readyz_names_the_missing_worker(client):
     assert body["failing"] == ["worker"]
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["broker"] == "ok"
-    assert "qcluster" in body["checks"]["worker"]
+    assert "manage.py worker" in body["checks"]["worker"]
 
 
 def test_readyz_ok_after_a_worker_ran_the_probe(client):

@@ -1,4 +1,5 @@
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -107,6 +108,23 @@ def test_reset_clears_journal_faults_and_limits(fake_provider):
     assert fake_provider.journal() == []
     assert _put_card(fake_provider.url).status_code == 200
     assert _put_card(fake_provider.url).status_code == 200
+
+
+def test_a_request_held_across_a_reset_is_dropped_and_counts_against_no_later_limit(
+    fake_provider,
+):
+    fake_provider.fault(path_prefix="/trello/", latency_ms=500, count=1)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(_put_card, fake_provider.url, None, "held")
+        deadline = time.monotonic() + 5
+        while not fake_provider.journal() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fake_provider.reset()  # the next test begins while the request is held
+        fake_provider.limit(path_prefix="/trello/", rate=1, per_seconds=60)
+        with pytest.raises(requests.ConnectionError):
+            held.result()
+    assert _put_card(fake_provider.url).status_code == 200
+    assert fake_provider.journal()[0]["path"] == "/trello/1/cards/c1"
 
 
 def test_bad_control_input_is_400(fake_provider):

@@ -39,6 +39,20 @@ def test_dead_letter_replay_asks_then_replays(admin_client, make_endpoint, post_
     assert InboundEvent.objects.get().status in ("received", "processed")
 
 
+def test_bulk_replay_confirmation_shows_the_count(admin_client, make_endpoint, post_webhook):
+    endpoint = make_endpoint("shopify")
+    post_webhook(endpoint)
+    post_webhook(endpoint, msg_id="a8b1c2d3-0000-4000-8000-000000000002")
+    InboundEvent.objects.update(status="dead")
+    data = {
+        "action": "replay",
+        "_selected_action": list(InboundEvent.objects.values_list("pk", flat=True)),
+    }
+    confirm = admin_client.post("/admin/webhooks/deadinboundevent/", data).content.decode()
+    assert "Replay these 2 events?" in confirm
+    assert "<strong>2 inbound dead letters</strong> will be affected." in confirm
+
+
 def test_replay_needs_permission(client, make_endpoint, post_webhook):
     user = User.objects.create_user("viewer", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_inboundevent"))

@@ -214,14 +214,34 @@ def test_chunked_body_a_server_cannot_bound_gets_411_not_401(make_endpoint, clie
     assert endpoint.rejected_signatures == 0
 
 
-@pytest.mark.parametrize("provider", ["shopify", "standard_webhooks"])
-def test_non_json_body_gets_400_after_verification(provider, make_endpoint, post_webhook):
+MALFORMED = {
+    "not-json": (b"topic=products/update&id=1", "not JSON"),
+    "not-an-object": (b"[1, 2]", "not a JSON object"),
+    "nan": (b'{"id": "evt_1", "type": "x", "amount": NaN}', "NaN"),
+    "nul": (b'{"id": "evt_1", "type": "x", "note": "a\\u0000b"}', "NUL"),
+    "too-deep": (b'{"id": "evt_1", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "deeper"),
+}
+
+
+@pytest.mark.parametrize("provider", ["shopify", "standard_webhooks", "stripe"])
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_a_signed_body_that_cannot_be_processed_is_kept_as_a_dead_letter(
+    provider, kind, make_endpoint, post_webhook
+):
+    """Refusing a correctly signed body would have the provider retry it for days (or disable
+    the endpoint): it is acknowledged, kept byte for byte and dead-lettered with the reason."""
     endpoint = make_endpoint(provider)
-    body = b"topic=products/update&id=1"
+    body, reason = MALFORMED[kind]
     assert post_webhook(endpoint, body, {}).status_code == 401  # unsigned: signature first
     response = post_webhook(endpoint, body)
-    assert response.status_code == 400
-    assert not InboundEvent.objects.exists()
+    assert response.status_code == 202
+    event = InboundEvent.objects.get()
+    assert bytes(event.body) == body
+    assert (event.status, event.next_attempt_at) == (InboundEvent.Status.DEAD, None)
+    assert event.error.startswith("Malformed payload:") and reason in event.error
+    # Delivered again (the provider never saw a 2xx, say): still one event.
+    assert post_webhook(endpoint, body).status_code == 200
+    assert InboundEvent.objects.count() == 1
 
 
 def test_database_gone_while_webhook_arrives_is_5xx(make_endpoint, post_webhook, monkeypatch):

@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from config.api.routers import ApiRouter
 from webhooks.api.views import InboundEventViewSet, SubscriptionViewSet, WebhookEndpointViewSet
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 router.register("inbound-events", InboundEventViewSet, basename="inbound-event")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")

@@ -69,7 +69,6 @@ class InboundEventPagination(CursorPagination):
 
 class InboundEventViewSet(viewsets.GenericViewSet):
     serializer_class = InboundEventSerializer
-    lookup_value_regex = r"\d+"
     pagination_class = InboundEventPagination
 
     def get_queryset(self):
@@ -109,7 +108,6 @@ class InboundEventViewSet(viewsets.GenericViewSet):
 
 class SubscriptionViewSet(viewsets.GenericViewSet):
     serializer_class = SubscriptionSerializer
-    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return selectors.subscription_list(api_key=self.request.auth)

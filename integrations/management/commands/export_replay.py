@@ -10,14 +10,22 @@ from integrations.models import Delivery
 from webhooks.models import InboundEvent
 from webhooks.replays import inbound_event_replay_export
 
-DEFAULT_DIR = Path(settings.BASE_DIR) / "tests" / "replays"
+# One directory per kind of replay, each run by its own test: a delivery replay in
+# tests/replays/deliveries/ (tests/integrations/deliveries/test_replays.py), an inbound event in
+# tests/replays/inbound/ (tests/webhooks/test_replays.py).
+KIND_DIRS = {"delivery": "deliveries", "event": "inbound"}
+
+
+def replay_dir(kind: str) -> Path:
+    return Path(settings.BASE_DIR) / "tests" / "replays" / KIND_DIRS[kind]
 
 
 class Command(BaseCommand):
     help = (
         "Write a logged delivery, its attempts and the provider's answers (secrets stripped) to "
-        "tests/replays/<name>.json, where the replay test runs it through the engine again. "
-        "With --event, export an inbound webhook event (body and headers, secrets stripped)."
+        "tests/replays/deliveries/<name>.json, where the replay test runs it through the engine "
+        "again. With --event, export an inbound webhook event (body and headers, secrets "
+        "stripped) to tests/replays/inbound/<name>.json, which is fed through the receiver."
     )
 
     def add_arguments(self, parser):
@@ -27,16 +35,18 @@ class Command(BaseCommand):
         parser.add_argument("--event", type=int, help="Id of an inbound event to export instead.")
         parser.add_argument("--name", help="File name (default: delivery-<id>).")
         parser.add_argument("--description", default="", help="What bug this replays.")
-        parser.add_argument("--output-dir", default=str(DEFAULT_DIR))
+        parser.add_argument(
+            "--output-dir", help="Directory to write to (default: the kind's tests/replays/ one)."
+        )
 
     def handle(self, *args, delivery_id, event, name, description, output_dir, **options):
         if (delivery_id is None) == (event is None):
             raise CommandError("Give a delivery id or --event <id>, not both.")
         if event is not None:
-            replay = self._event(event, name, description)
+            replay, kind = self._event(event, name, description), "event"
         else:
-            replay = self._delivery(delivery_id, name, description)
-        path = Path(output_dir) / f"{replay['name']}.json"
+            replay, kind = self._delivery(delivery_id, name, description), "delivery"
+        path = Path(output_dir or replay_dir(kind)) / f"{replay['name']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(replay, indent=2, sort_keys=True) + "\n")
         self.stdout.write(str(path))

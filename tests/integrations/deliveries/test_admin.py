@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import responses
 from django.contrib.auth.models import Permission
@@ -57,6 +59,27 @@ def test_bulk_retry_asks_for_confirmation_then_retries(
         )
     assert "Retried 2 deliveries." in done.content.decode()
     assert set(Delivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def _confirming_post(confirm_page: str) -> dict:
+    """What the confirmation page's form posts: its hidden inputs."""
+    data = {}
+    for name, value in re.findall(
+        r'<input type="hidden" name="(\w+)" value="([^"]*)">', confirm_page
+    ):
+        data.setdefault(name, []).append(value)
+    return data
+
+
+def test_bulk_retry_of_all_selected_across_pages_confirms_the_count_it_retries(admin_client, acme):
+    """ "Select all N" with only the rows of one page ticked: the page shows N and the
+    confirming POST retries N, not just the ticked rows."""
+    ids = dead_letters(3)
+    selected_one = {"action": "retry_selected", "_selected_action": ids[:1], "select_across": "1"}
+    confirm = admin_client.post("/admin/integrations/deadletter/", selected_one).content.decode()
+    assert "<strong>3 dead letters</strong> will be affected." in confirm
+    admin_client.post("/admin/integrations/deadletter/", _confirming_post(confirm))
+    assert set(Delivery.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"pending"}
 
 
 def test_discard_cancels(admin_client, acme):

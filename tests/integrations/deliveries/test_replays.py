@@ -1,5 +1,6 @@
-"""Every file in tests/replays/ is a delivery captured with ``manage.py export_replay``; each is
-replayed through the engine against the provider answers it recorded, and must end the same."""
+"""Every file in tests/replays/deliveries/ is a delivery captured with ``manage.py
+export_replay``; each is replayed through the engine against the provider answers it recorded,
+and must end the same. (Inbound event replays live in tests/replays/inbound/.)"""
 
 import json
 import re
@@ -12,13 +13,14 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from customers.models import Customer, Region
 from integrations.deliveries import services
-from integrations.limits.stores import limit_store
+from integrations.deliveries.replays import REPLAY_FORMAT
 from integrations.models import Delivery
 from integrations.providers.base import CredentialPurpose
 from integrations.registry import get_provider
 from integrations.services import integration_create
+from tests.integrations.limits.fixtures import clear_limit_state
 
-REPLAYS = sorted((Path(__file__).resolve().parents[2] / "replays").glob("*.json"))
+REPLAYS = sorted((Path(__file__).resolve().parents[2] / "replays" / "deliveries").glob("*.json"))
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +78,7 @@ def _replay_setup(replay: dict) -> Delivery:
 @responses.activate
 def test_replay(path):
     replay = json.loads(path.read_text())
+    assert replay.get("format") == REPLAY_FORMAT, f"{path} is not a delivery replay"
     delivery = _replay_setup(replay)
     for recorded in replay["attempts"]:
         method, url = recorded["request"]["method"], recorded["request"]["url"]
@@ -85,7 +88,7 @@ def test_replay(path):
     while not Delivery.objects.get(pk=delivery.pk).is_finished:
         # Fast-forward: the next attempt is due, and any cool-down the provider asked for is over.
         Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-        limit_store().reset()
+        clear_limit_state()
         services.delivery_attempt(delivery_id=delivery.pk)
         outcomes.append(delivery.attempt_log.order_by("-number").first().outcome)
         assert len(outcomes) <= len(replay["attempts"]), (
@@ -100,7 +103,7 @@ def test_replay(path):
 
 
 def test_replays_are_shipped():
-    assert REPLAYS, "tests/replays/ must hold at least one captured delivery"
+    assert REPLAYS, "tests/replays/deliveries/ must hold at least one captured delivery"
 
 
 def test_export_replay_strips_secrets(tmp_path, acme, django_capture_on_commit_callbacks):

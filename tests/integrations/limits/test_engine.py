@@ -98,6 +98,20 @@ def test_a_429_defers_the_other_deliveries_on_the_credential(trello_credential):
 
 
 @responses.activate
+def test_a_retry_after_of_a_day_cools_the_credential_down_for_an_hour_at_most(trello_credential):
+    """Clamped as the retry policy clamps it: the cool-down holds every send on the credential,
+    and a bogus Retry-After of 86400 held them all for a day."""
+    responses.put(CARD_URL, status=429, headers={"Retry-After": "86400"}, json={})
+    first, second = create(n=1), create(n=2)
+    assert attempt(first) == Delivery.Status.PENDING
+    assert attempt(second) == Delivery.Status.PENDING
+    second.refresh_from_db()
+    assert (len(responses.calls), second.attempts) == (1, 0)
+    wait = (second.next_attempt_at - timezone.now()).total_seconds()
+    assert 3500 < wait <= 3600.5
+
+
+@responses.activate
 def test_open_breaker_holds_sends_back_without_attempts(trello_credential, settings):
     settings.SWITCHYARD_BREAKER_FAILURES = 3
     responses.put(CARD_URL, status=503, body="down")
