@@ -119,6 +119,7 @@ def _bypass_the_check(monkeypatch, poison: int) -> None:
     """A failure the code did not foresee: the database refuses the row (NaN in JSON: SQLite's
     JSON check and PostgreSQL's jsonb; \\u0000: jsonb)."""
     monkeypatch.setattr(providers_base, "_not_json", float)  # parse NaN as Python does
+    monkeypatch.setattr(providers_base, "json_violation", lambda payload: None)  # and keep NUL
     monkeypatch.setattr(services, "_storable", lambda envelope: None)
 
 
