@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+sys.path.insert(0, str(ROOT))
+
+from bench.scratch_db import run_in_scratch_database  # noqa: E402
 
 MEASURE = r"""
 import re, sys
@@ -161,32 +162,7 @@ for name, outbox, model in (("delivery", DELIVERIES, Delivery), ("inbound", INBO
 
 def measure(n: int) -> str:
     name = f"sy_outbox_plans_{os.getpid()}_{n}"
-    subprocess.run(["psql", ADMIN_URL, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
-    try:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DEBUG": "true",  # captures the SQL
-            "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-            "SWITCHYARD_ENCRYPTION_KEYS": "c3dpdGNoeWFyZC10ZXN0LXZhdWx0LWtleS0zMmJ5dGU=",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
-            "LOG_LEVEL": "WARNING",
-        }
-        env.pop("REDIS_URL", None)
-        return subprocess.run(
-            [sys.executable, "-c", MEASURE, str(n)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    finally:
-        subprocess.run(
-            ["psql", ADMIN_URL, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
-            check=False,
-        )
+    return run_in_scratch_database(MEASURE, str(n), name=name, debug=True)
 
 
 def main() -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+sys.path.insert(0, str(ROOT))
+
+from bench.scratch_db import run_in_scratch_database  # noqa: E402
 
 MEASURE = """
 import statistics, sys, time
@@ -73,33 +74,8 @@ print(f"{median(relayed)} {median(passes):.1f} {median(waiting):.2f}")
 
 def measure(n: int, runs: int) -> tuple[float, float, float]:
     name = f"sy_relay_bench_{os.getpid()}_{n}"
-    subprocess.run(["psql", ADMIN_URL, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
-    try:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-            "SWITCHYARD_ENCRYPTION_KEYS": "c3dpdGNoeWFyZC10ZXN0LXZhdWx0LWtleS0zMmJ5dGU=",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
-            "LOG_LEVEL": "WARNING",
-        }
-        env.pop("REDIS_URL", None)
-        out = subprocess.run(
-            [sys.executable, "-c", MEASURE, str(n), str(runs)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        return float(out[-3]), float(out[-2]), float(out[-1])
-    finally:
-        subprocess.run(
-            ["psql", ADMIN_URL, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
-            check=False,
-        )
+    out = run_in_scratch_database(MEASURE, str(n), str(runs), name=name).split()
+    return float(out[-3]), float(out[-2]), float(out[-1])
 
 
 def main() -> None:
