@@ -125,9 +125,8 @@ def test_make_run_processes_stop_cleanly(env, tmp_path, send):
         _kill_groups(*pgids)
 
 
-def test_worker_stops_on_sigterm_to_its_main_process_alone(env, tmp_path):
-    """As `docker stop` and Kubernetes do: only the main process gets the signal, and it stops
-    the cluster's processes itself."""
+def _start_worker(env, tmp_path) -> tuple[subprocess.Popen, Path]:
+    """``manage.py worker`` in a session of its own, once it is ready; and its log."""
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
         worker = subprocess.Popen(
@@ -140,6 +139,17 @@ def test_worker_stops_on_sigterm_to_its_main_process_alone(env, tmp_path):
         )
     try:
         _wait_for(log_path, [READY_MARKERS["worker"]], worker)
+    except BaseException:
+        _kill_groups(worker.pid)
+        raise
+    return worker, log_path
+
+
+def test_worker_stops_on_sigterm_to_its_main_process_alone(env, tmp_path):
+    """As `docker stop` and Kubernetes do: only the main process gets the signal, and it stops
+    the cluster's processes itself."""
+    worker, log_path = _start_worker(env, tmp_path)
+    try:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=STOP_SECONDS + 10)
         output = log_path.read_text(errors="replace")
@@ -167,18 +177,8 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
 def test_worker_exits_non_zero_when_its_sentinel_dies(env, tmp_path):
     """So a process manager restarts it, instead of a worker that runs no tasks."""
-    log_path = tmp_path / "worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker, log_path = _start_worker(env, tmp_path)
     try:
-        _wait_for(log_path, [READY_MARKERS["worker"]], worker)
         [sentinel] = _children(worker.pid)
         os.kill(sentinel, signal.SIGKILL)
         worker.wait(timeout=STOP_SECONDS + 10)
