@@ -22,7 +22,7 @@ from ``--lease`` and ``--grace``). Then, ``--runs`` times each:
 
 Each run checks that every delivery succeeded, the flushed ones sent once each. It prints each
 run and the medians, next to the bounds the settings give (``lease + dispatch interval`` and
-``grace + dispatch interval``) and the enqueue timeout that used to be the only way back.
+``grace + dispatch interval``) and the enqueue timeout, the upper bound.
 
 PostgreSQL and Redis are reached at BENCH_POSTGRES_URL (default
 postgres://postgres@127.0.0.1:5432/postgres, used only to create and drop the database) and

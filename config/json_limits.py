@@ -2,10 +2,15 @@
 ``MAX_JSON_DEPTH`` levels (each level costs a recursion in the parser and in every serializer
 that walks it), and no NUL character in a string or key (PostgreSQL text and jsonb hold none)."""
 
-__all__ = ("MAX_JSON_DEPTH", "NUL", "Violation", "json_violation")
+__all__ = ("MAX_JSON_DEPTH", "NUL", "Violation", "json_violation", "nul_escaped")
 
 MAX_JSON_DEPTH = 64
 NUL = "\x00"
+
+
+def nul_escaped(text: str) -> str:
+    """``text`` with each NUL written as ``\\u0000``, so that it can be stored and shown."""
+    return text.replace(NUL, "\\u0000")
 
 
 class Violation:
@@ -29,7 +34,7 @@ class Violation:
     def __str__(self) -> str:
         if self.kind == self.TOO_DEEP:
             return f"it is nested deeper than {MAX_JSON_DEPTH} levels"
-        where = "/".join(str(key).replace(NUL, "\\u0000") for key in self.keys()) or "the top"
+        where = "/".join(nul_escaped(str(key)) for key in self.keys()) or "the top"
         return f"it holds a NUL character (\\u0000) at {where}"
 
 

@@ -2,10 +2,9 @@ from django.conf import settings
 from django.http import Http404, HttpResponseBadRequest
 
 from config.api.problems import MACHINE_PREFIXES, problem_response
+from config.json_limits import NUL, nul_escaped
 
 __all__ = ("BodySizeLimitMiddleware", "NulRefusedMiddleware", "body_stream", "reads_chunked_body")
-
-NUL = "\x00"
 
 
 def _chunked(meta) -> bool:
@@ -94,7 +93,7 @@ class NulRefusedMiddleware:
 
 
 def _nul_refused(request, where: str, names: list[str]):
-    names = sorted(name.replace(NUL, "\\u0000") for name in names)
+    names = sorted(nul_escaped(name) for name in names)
     detail = f"NUL (\\u0000) characters are not allowed in {where}: {', '.join(names)}."
     if not request.path.startswith(MACHINE_PREFIXES):
         return HttpResponseBadRequest(detail)

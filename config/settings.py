@@ -93,7 +93,7 @@ SQLITE_OPTIONS = {
 
 # PostgreSQL gets the values apart from the statement (psycopg 3's server-side binding). Django's
 # default quotes every value into the SQL text in Python, which cost a webhook's INSERT of about
-# twenty values more CPU than sending it (bench/README.md, Ingest, fourth round).
+# twenty values more CPU than sending it (bench/ingest.py measures it).
 # A statement run five times on a connection is then prepared (psycopg's threshold): the server
 # parses and plans it once, not on every webhook's INSERT. Django leaves preparing off for
 # connection poolers; DATABASE_PREPARED_STATEMENTS=false behind one that cannot hold them.

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from config.db import insert_one, update_fields_many
+from config.json_limits import nul_escaped
 from credentials.models import Credential
 from credentials.services import (
     credential_create_owned,
@@ -74,8 +75,8 @@ logger = logging.getLogger(__name__)
 # events (the ORM broker's pusher and monitor cost about 12 ms per task); a relay pass takes at
 # most SWITCHYARD_RELAY_BATCH (200) ids per query, so a larger batch would not form.
 PROCESS_BATCH = 200
-# Share of its time a processing task works; it pauses for the rest (see _Pace). A quarter beat
-# a half in six of seven alternating bench/ingest.py pairs (p99 110 against 129 ms on average).
+# Share of its time a processing task works; it pauses for the rest (see _Pace), leaving the
+# cores to the receivers: their tail latency is what a burst would otherwise raise.
 PROCESS_DUTY = 0.25
 PACE_EVERY = 20
 # The delivery engine operation that signs and sends one event to one subscription.
@@ -267,10 +268,9 @@ def _verified(adapter, provider: str, endpoint_id, body: bytes, headers, url: st
         except SignatureInvalid as exc:
             # A refusal against the cached copy is checked again against the database: the
             # secret may have been rotated in the last few seconds.
-            if receiving.cached:
+            if receiving.cached and not refresh:
                 continue
             raise _reject(receiving.endpoint, str(exc)) from None
-    raise AssertionError("unreachable: the second pass reads the database")
 
 
 def _identified(adapter, body: bytes, headers) -> tuple[str, str]:
@@ -395,7 +395,7 @@ def _fail(event: InboundEvent, exc: Exception) -> None:
         event.status, event.processed_at = Status.DEAD, now
         error = f"{error} ({decision.reason})"
     # PostgreSQL stores no NUL in text, and the error may quote the value that had one.
-    event.error = error.replace("\x00", "\\u0000")
+    event.error = nul_escaped(error)
 
 
 def _write(events: list[InboundEvent]) -> None:

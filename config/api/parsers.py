@@ -5,7 +5,7 @@ naming the field, on every backend."""
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
-from config.json_limits import MAX_JSON_DEPTH, NUL, Violation, json_violation
+from config.json_limits import MAX_JSON_DEPTH, Violation, json_violation, nul_escaped
 
 __all__ = ("MAX_JSON_DEPTH", "StrictJSONParser")
 
@@ -30,7 +30,7 @@ def _nul_error(where, message: str) -> ValidationError:
     errors = [message]
     while where is not None:
         where, key = where
-        errors = {str(key).replace(NUL, "\\u0000"): errors}
+        errors = {nul_escaped(str(key)): errors}
     return ValidationError(errors if isinstance(errors, dict) else {"non_field_errors": errors})
 
 

@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
 from config.db import update_fields_many
+from config.json_limits import nul_escaped
 from customers.models import ApiKey
 from customers.selectors import customers_visible_to
 from integrations import egress
@@ -272,12 +273,11 @@ def _unstorable(settlement: _Settlement, exc: Exception) -> None:
     attempt = settlement.attempt
     attempt.request_headers, attempt.response_headers = {}, {}
     attempt.request_body = attempt.response_body = note
-    attempt.error = attempt.error.replace("\x00", "\\u0000")
+    attempt.error = nul_escaped(attempt.error)
     if "result" in settlement.changes:
         settlement.changes["result"] = None
-    for name in ("last_error",):
-        if name in settlement.changes:
-            settlement.changes[name] = settlement.changes[name].replace("\x00", "\\u0000")
+    if "last_error" in settlement.changes:
+        settlement.changes["last_error"] = nul_escaped(settlement.changes["last_error"])
 
 
 def _settle(settlements: list[_Settlement]) -> dict[int, str | None]:
