@@ -1,5 +1,6 @@
-"""Settings for ``bench/ingest.py``: the project's, with the baseline view's URLs on top."""
+"""Settings for ``bench/ingest.py`` and ``bench/api.py``: the project's, with the baseline view's
+URLs on top."""
 
 from config.settings import *  # noqa: F403
 
-ROOT_URLCONF = "ingest_urls"
+ROOT_URLCONF = "bare_urls"

@@ -1,5 +1,5 @@
-"""The project's URLs plus a bare Django view answering 202: the baseline ``bench/ingest.py``
-compares the receiver with, served by the same gunicorn through the same middleware."""
+"""The project's URLs plus a bare Django view answering 202: the baseline ``bench/ingest.py`` and
+``bench/api.py`` compare with, served by the same gunicorn through the same middleware."""
 
 from django.http import HttpResponse
 from django.urls import include, path

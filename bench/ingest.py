@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import itertools
 import json
 import os
 import secrets
-import socket
 import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -30,6 +27,7 @@ from standardwebhooks.webhooks import Webhook
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.load import Load, http_request  # noqa: E402
 from tests.processes import ProcessStack, free_port  # noqa: E402
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
@@ -47,104 +45,27 @@ print(endpoint_create(customer=customer, provider="standard_webhooks", credentia
 """
 
 
-class Load:
-    """``concurrency`` threads POSTing for ``duration`` seconds; latencies of 2xx answers.
+def webhook_builder(port: int, path: str, *, signed: bool):
+    """Requests carrying a new ``webhook-id`` each; signed for the receiver, plain for the bare
+    view (the same bytes on the wire otherwise)."""
+    webhook = Webhook(SECRET)
 
-    The generator shares the machine with what it measures, so it is kept cheap: requests are
-    signed before the clock starts (``PREPARED`` per thread, more on the fly if a fast server
-    uses them up) and sent as prepared bytes over a plain socket, one connection each, as
-    gunicorn's sync workers close it after the answer."""
-
-    PREPARED = 1000
-
-    def __init__(self, port: int, path: str, *, signed: bool):
-        self.port, self.path, self.signed = port, path, signed
-        self.latencies: list[float] = []
-        self.errors: dict[str, int] = {}
-        self.lock = threading.Lock()
-        self.webhook = Webhook(SECRET)
-
-    def _request(self) -> bytes:
+    def build() -> bytes:
         msg_id = f"msg_{uuid.uuid4().hex}"
         now = datetime.now(tz=UTC)
         body = json.dumps(
             {"type": "bench.ping", "timestamp": now.isoformat(), "data": {"id": msg_id}}
         ).encode()
-        headers = {
-            "Host": f"127.0.0.1:{self.port}",
-            "Content-Type": "application/json",
-            "Content-Length": str(len(body)),
-            "Connection": "close",
-        }
-        if self.signed:
-            headers |= {
+        headers = {}
+        if signed:
+            headers = {
                 "webhook-id": msg_id,
                 "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": self.webhook.sign(msg_id, now, body.decode()),
+                "webhook-signature": webhook.sign(msg_id, now, body.decode()),
             }
-        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        return f"POST {self.path} HTTP/1.1\r\n{head}\r\n".encode() + body
+        return http_request(port, path, body, headers)
 
-    def _send(self, request: bytes) -> int:
-        """The answer's status code; the whole answer is read (the server closes)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as connection:
-            connection.sendall(request)
-            answer = bytearray()
-            while chunk := connection.recv(65536):
-                answer += chunk
-        return int(answer[9:12])
-
-    def _worker(self, requests: list[bytes], start: threading.Barrier, duration: float) -> None:
-        latencies, errors = [], {}
-        more = (self._request() for _ in itertools.count())
-        start.wait()
-        deadline = time.monotonic() + duration
-        for request in itertools.chain(requests, more):
-            if time.monotonic() >= deadline:
-                break
-            started = time.perf_counter()
-            try:
-                status = self._send(request)
-            except (OSError, ValueError) as exc:
-                errors[exc.__class__.__name__] = errors.get(exc.__class__.__name__, 0) + 1
-                continue
-            if 200 <= status < 300:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors[f"http_{status}"] = errors.get(f"http_{status}", 0) + 1
-        with self.lock:
-            self.latencies += latencies
-            for name, count in errors.items():
-                self.errors[name] = self.errors.get(name, 0) + count
-
-    def run(self, *, concurrency: int, duration: float) -> dict:
-        start = threading.Barrier(concurrency + 1)
-        threads = [
-            threading.Thread(
-                target=self._worker,
-                args=([self._request() for _ in range(self.PREPARED)], start, duration),
-            )
-            for _ in range(concurrency)
-        ]
-        for thread in threads:
-            thread.start()
-        start.wait()
-        started = time.monotonic()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - started
-        ordered = sorted(self.latencies)
-
-        def pct(p: float) -> float:
-            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0
-
-        return {
-            "ok": len(ordered),
-            "per_second": len(ordered) / elapsed,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-            "errors": self.errors,
-        }
+    return build
 
 
 def counts(dsn: str) -> dict[str, int]:
@@ -173,7 +94,7 @@ def main(argv=None) -> int:
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / name
     workdir.mkdir(parents=True, exist_ok=True)
     env = {
-        "DJANGO_SETTINGS_MODULE": "ingest_settings",
+        "DJANGO_SETTINGS_MODULE": "bare_settings",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -194,8 +115,8 @@ def main(argv=None) -> int:
         stack.start_dispatcher()
 
         run = {"concurrency": args.concurrency, "duration": args.duration}
-        bare = Load(port, "/bench/bare/", signed=False).run(**run)
-        ingest = Load(port, path, signed=True).run(**run)
+        bare = Load(port, webhook_builder(port, "/bench/bare/", signed=False)).run(**run)
+        ingest = Load(port, webhook_builder(port, path, signed=True)).run(**run)
         # How far processing lagged when the load stopped: work left for after the window.
         load_ended = time.monotonic()
         at_end = counts(dsn)
@@ -205,11 +126,8 @@ def main(argv=None) -> int:
             f"duration={args.duration:g}s database=postgresql broker="
             f"{'redis' if args.redis_url else 'orm'}"
         )
-        for label, result in (("bare view (202)", bare), ("webhook ingest", ingest)):
-            print(
-                f"{label:16} {result['per_second']:8.1f} accepted/s  p50 {result['p50_ms']:6.1f} ms"
-                f"  p99 {result['p99_ms']:6.1f} ms  errors {result['errors'] or 0}"
-            )
+        print(Load.line("bare view (202)", bare))
+        print(Load.line("webhook ingest", ingest))
         print(f"ratio ingest/bare {ratio:.2f}")
 
         deadline = time.monotonic() + args.drain_timeout
