@@ -37,12 +37,13 @@ from django.utils import timezone
 from config.db import update_fields_many
 from credentials.services import credential_create
 from customers.models import Customer, Region
-from integrations.deliveries.services import DELIVERIES, SETTLED_FIELDS
+from integrations.deliveries.services.outbox import DELIVERIES
+from integrations.deliveries.services.settle import SETTLED_FIELDS
 from integrations.models import Delivery
 from integrations.outbox import relay_due
 from webhooks.models import InboundEvent, WebhookEndpoint
 from webhooks.services import INBOUND
-from webhooks import services as webhooks
+from webhooks.services import processing as inbound_processing
 
 n = int(sys.argv[1])
 call_command("migrate", verbosity=0)
@@ -143,7 +144,7 @@ for name, outbox, model in (("delivery", DELIVERIES, Delivery), ("inbound", INBO
         if model is Delivery:
             update_fields_many(rows, [*SETTLED_FIELDS, "next_attempt_at", "last_error"])
         else:
-            webhooks._write(rows)
+            inbound_processing._write(rows)
     explain(f"{name}.settle", captured(settle)[2:])  # after the claim and the load
 
     def recover():

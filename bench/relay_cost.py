@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 from customers.models import Customer, Region
 from integrations.deliveries import services
+from integrations.deliveries.services.outbox import DELIVERIES
 from integrations.outbox import relay
 from integrations.models import Delivery
 
@@ -62,7 +63,7 @@ for _ in range(runs):
         Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=timezone.now())
     )
     started = time.perf_counter()
-    relay._owners_waiting(services.DELIVERIES, due)
+    relay._owners_waiting(DELIVERIES, due)
     waiting.append((time.perf_counter() - started) * 1000)
     started = time.perf_counter()
     relayed.append(services.deliveries_relay_due())

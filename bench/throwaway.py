@@ -53,6 +53,8 @@ class Platform:
             "SWITCHYARD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(
                 secrets.token_bytes(32)
             ).decode(),
+            # The fake provider server, a development tool off by default with DEBUG off.
+            "SWITCHYARD_DEV_TOOLS": "true",
             # The fake provider listens on loopback, which egress refuses unless allowed.
             "SWITCHYARD_EGRESS_ALLOW": "127.0.0.1",
             # A bench posts as fast as it can with one key for one customer.

@@ -33,27 +33,3 @@ def gauge_by_status(name: str, documentation: str, queryset, statuses) -> GaugeM
     for status in statuses:
         family.add_metric([status], counts.get(status, 0))
     return family
-
-
-@register_collector
-def _process_metrics():
-    from django.utils import timezone
-
-    from integrations.models import ProcessHeartbeat
-
-    age = GaugeMetricFamily(
-        "switchyard_process_heartbeat_age_seconds",
-        "Seconds since each process role last reported a heartbeat.",
-        labels=["role"],
-    )
-    now = timezone.now()
-    for role in ProcessHeartbeat.Role.values:
-        latest = (
-            ProcessHeartbeat.objects.filter(role=role)
-            .order_by("-seen_at")
-            .values_list("seen_at", flat=True)
-            .first()
-        )
-        if latest is not None:
-            age.add_metric([role], (now - latest).total_seconds())
-    yield age

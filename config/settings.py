@@ -47,6 +47,11 @@ INSTALLED_APPS = [
     "integrations",
     "webhooks",
 ]
+# The fake provider server and the demo data (``devtools``): on wherever DEBUG is, unless turned
+# off; a production-like stack that needs the fake provider (tests, benches) turns it on.
+SWITCHYARD_DEV_TOOLS = env_bool("SWITCHYARD_DEV_TOOLS", DEBUG)
+if SWITCHYARD_DEV_TOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -198,7 +203,7 @@ SPECTACULAR_SETTINGS = {
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 0}},
     # Several models have a "status"; name each enum after its model in the schema.
     "ENUM_NAME_OVERRIDES": {
-        "DeliveryStatusEnum": "integrations.models.delivery.Delivery.Status",
+        "DeliveryStatusEnum": "integrations.deliveries.models.Delivery.Status",
         "InboundEventStatusEnum": "webhooks.models.InboundEvent.Status",
         "CredentialVersionStateEnum": "credentials.models.CredentialVersion.State",
     },

@@ -14,7 +14,7 @@ api_v1 = [
     path("", include("customers.api.urls")),
     path("", include("credentials.api.urls")),
     path("", include("integrations.api.urls")),
-    path("", include("integrations.api.delivery_urls")),
+    path("", include("integrations.deliveries.api.urls")),
     path("", include("webhooks.api.urls")),
 ]
 

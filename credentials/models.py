@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from customers.models import Customer, Region, Tier
-from integrations.providers.base import CredentialPurpose
+from integrations.providers.types import CredentialPurpose
 
 __all__ = ("OWNED_PURPOSES", "Credential", "CredentialAuditEntry", "CredentialVersion")
 

@@ -30,7 +30,7 @@ from credentials.models import (
     CredentialVersion,
 )
 from customers.services import actor_label
-from integrations.providers.base import CredentialField
+from integrations.providers.types import CredentialField
 from integrations.registry import ProviderNotRegistered, get_provider
 
 if TYPE_CHECKING:

@@ -1,7 +1,8 @@
 """The dispatcher loop behind ``manage.py dispatch``: periodic steps run on one schedule.
 
-Later steps (outbox relay, lease recovery, credential grace expiry) register here, so the loop
-itself knows nothing about what it drives.
+Each app adds its steps from its ``AppConfig.ready()`` (``step_add``: outbox relays, lease
+recovery, credential grace expiry), so the loop knows nothing about what it drives and
+imports no app.
 """
 
 import logging
@@ -14,9 +15,16 @@ from django.db import close_old_connections
 from django_q.tasks import async_task
 
 from config.shutdown import StopRequest
-from integrations.heartbeats import heartbeat_purge_stale, heartbeat_record
+from integrations.heartbeats import heartbeat_record
 
-__all__ = ("Dispatcher", "PeriodicStep", "default_steps")
+__all__ = (
+    "Dispatcher",
+    "PeriodicStep",
+    "default_steps",
+    "heartbeat_seconds",
+    "step_add",
+    "workers_probe",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,29 +37,33 @@ class PeriodicStep:
     next_run_at: float = field(default=0.0)
 
 
-def _probe_workers() -> None:
+# name → (interval in seconds, or a function reading it from settings when the loop starts; run)
+_registered: dict[str, tuple[float | Callable[[], float], Callable[[], object]]] = {}
+
+
+def step_add(name: str, every_seconds: float | Callable[[], float], run: Callable[[], object]):
+    """Run ``run`` every ``every_seconds`` (0: every pass). Called from ``AppConfig.ready()``."""
+    if name in _registered:
+        raise RuntimeError(f"Dispatcher step '{name}' is added twice")
+    _registered[name] = (every_seconds, run)
+
+
+def default_steps() -> list[PeriodicStep]:
+    """Fresh steps for one loop, in the order the apps added them."""
+    return [
+        PeriodicStep(name, every() if callable(every) else every, run)
+        for name, (every, run) in _registered.items()
+    ]
+
+
+def workers_probe() -> None:
+    """The dispatcher's heartbeat, and a task whose run is each worker's."""
     heartbeat_record(role="dispatcher")
     async_task("integrations.tasks.worker_heartbeat", q_options={"task_name": "worker_heartbeat"})
 
 
-def default_steps() -> list[PeriodicStep]:
-    from credentials.services import credential_versions_expire
-    from integrations.deliveries import services as deliveries
-    from webhooks import services as webhooks
-
-    heartbeat = settings.SWITCHYARD_HEARTBEAT_SECONDS
-    return [
-        # Every pass: due work reaches a worker within one dispatch interval of its time.
-        PeriodicStep("relay_due_deliveries", 0, deliveries.deliveries_relay_due),
-        # Every pass as well: leases are short and renewed, so an expired one is a dead worker.
-        PeriodicStep("recover_expired_leases", 0, deliveries.deliveries_recover_leases),
-        PeriodicStep("heartbeat", heartbeat, _probe_workers),
-        PeriodicStep("purge_idempotency_keys", 600, deliveries.idempotency_keys_purge),
-        PeriodicStep("purge_heartbeats", 3600, heartbeat_purge_stale),
-        PeriodicStep("expire_credential_versions", 30, credential_versions_expire),
-        PeriodicStep("relay_due_inbound_events", 0, webhooks.inbound_events_relay_due),
-        PeriodicStep("recover_expired_inbound_leases", 0, webhooks.inbound_events_recover_leases),
-    ]
+def heartbeat_seconds() -> float:
+    return settings.SWITCHYARD_HEARTBEAT_SECONDS
 
 
 class Dispatcher:

@@ -1,4 +1,5 @@
-"""Process heartbeats: how /readyz knows that a worker is consuming the broker."""
+"""Process heartbeats: how /readyz knows that a worker is consuming the broker, and each
+role's heartbeat age in /metrics."""
 
 import os
 import socket
@@ -6,7 +7,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
 
+from config.metrics import register_collector
 from integrations.models import ProcessHeartbeat
 
 __all__ = ("heartbeat_purge_stale", "heartbeat_record", "worker_is_alive", "worker_last_seen")
@@ -44,3 +47,23 @@ def worker_is_alive() -> bool:
     last = worker_last_seen()
     stale_after = timedelta(seconds=settings.SWITCHYARD_WORKER_STALE_SECONDS)
     return last is not None and timezone.now() - last <= stale_after
+
+
+@register_collector
+def _heartbeat_ages():
+    age = GaugeMetricFamily(
+        "switchyard_process_heartbeat_age_seconds",
+        "Seconds since each process role last reported a heartbeat.",
+        labels=["role"],
+    )
+    now = timezone.now()
+    for role in ProcessHeartbeat.Role.values:
+        latest = (
+            ProcessHeartbeat.objects.filter(role=role)
+            .order_by("-seen_at")
+            .values_list("seen_at", flat=True)
+            .first()
+        )
+        if latest is not None:
+            age.add_metric([role], (now - latest).total_seconds())
+    yield age

@@ -7,7 +7,8 @@ from customers.models import ApiKey, Customer
 from customers.selectors import customers_visible_to
 from integrations.capabilities import CAPABILITIES
 from integrations.models import Integration
-from integrations.providers.base import BaseProvider, Operation
+from integrations.providers.base import BaseProvider
+from integrations.providers.types import Operation
 from integrations.registry import get_provider, provider_keys, providers
 
 __all__ = (

@@ -8,9 +8,9 @@ from django.views.decorators.debug import sensitive_variables
 from credentials.services import CredentialNotConfigured, credential_resolve
 from customers.models import Customer
 from integrations import egress
-from integrations.actions import DEFAULT_TIMEOUT, CallOutcome, connection_check
+from integrations.deliveries.send import CallOutcome, connection_check
 from integrations.models import Integration
-from integrations.providers.base import CredentialPurpose
+from integrations.providers.types import CredentialPurpose
 from integrations.registry import get_provider
 
 __all__ = ("integration_check", "integration_create", "integration_update")
@@ -82,7 +82,7 @@ def integration_check(*, integration: Integration) -> CallOutcome:
         integration=integration,
         credentials=fields,
         session=egress.session_for(provider.key),
-        timeout=(min(DEFAULT_TIMEOUT[0], deadline), min(DEFAULT_TIMEOUT[1], deadline)),
+        timeout=provider.timeouts(integration.config, deadline=deadline),
         deadline=deadline,
         credential_shared=shared,
     )

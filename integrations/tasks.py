@@ -1,21 +1,9 @@
-"""django-q2 entry points. Each takes ids or nothing and calls one service."""
+"""django-q2 entry points of the integrations app outside the delivery engine (whose task is in
+integrations/deliveries/tasks.py)."""
 
 from integrations.heartbeats import heartbeat_record
 
-__all__ = ("delivery_send", "delivery_send_batch", "worker_heartbeat")
-
-
-def delivery_send(delivery_id: int) -> str | None:
-    """One delivery; tasks queued before batches existed still name this."""
-    from integrations.deliveries.services import delivery_attempt
-
-    return delivery_attempt(delivery_id=delivery_id)
-
-
-def delivery_send_batch(delivery_ids: list[int]) -> dict[int, str | None]:
-    from integrations.deliveries.services import deliveries_attempt
-
-    return deliveries_attempt(delivery_ids=delivery_ids)
+__all__ = ("worker_heartbeat",)
 
 
 def worker_heartbeat() -> None:

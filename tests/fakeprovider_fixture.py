@@ -4,7 +4,7 @@ reset before each test. Yields a ``FakeProviderClient`` (``.url``, ``.reset()``,
 
 import pytest
 
-from integrations.fakeprovider import FakeProviderClient, FakeProviderServer
+from devtools.fakeprovider import FakeProviderClient, FakeProviderServer
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ os.environ.setdefault("SWITCHYARD_EGRESS_ALLOW", "127.0.0.1,::1,localhost")
 # Tests call the API in bursts; the quotas have tests of their own. Inherited like the above.
 os.environ.setdefault("SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_KEY", "100000")
 os.environ.setdefault("SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_CUSTOMER", "100000")
+# The fake provider server and the demo data, also with DEBUG off (`make test`); inherited too.
+os.environ.setdefault("SWITCHYARD_DEV_TOOLS", "true")
 
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, MIDDLEWARE, Q_CLUSTER

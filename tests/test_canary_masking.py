@@ -18,8 +18,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from credentials.services import credential_create
-from integrations.deliveries.services import delivery_attempt, delivery_create
-from integrations.masking import MASK
+from integrations.deliveries.masking import MASK
+from integrations.deliveries.services import deliveries_attempt, delivery_create
 from integrations.models import Delivery, DeliveryAttempt
 from integrations.services import integration_create
 from tests.credentials.test_canary import _database_dump
@@ -160,7 +160,7 @@ def test_an_echoed_credential_is_stored_and_shown_nowhere(
             action="http.request",
             input={"method": "POST", "path": path, "body": {"note": "no secret here"}},
         )
-        delivery_attempt(delivery_id=delivery.pk)
+        deliveries_attempt(delivery_ids=[delivery.pk])
         delivery.refresh_from_db()
         assert delivery.status == expected, (path, delivery.last_error)
         deliveries.append(delivery)
@@ -226,7 +226,7 @@ def test_old_attempt_rows_are_masked_again_on_export(echo_server, acme, tmp_path
     delivery, _ = delivery_create(
         api_key=None, customer="acme", action="http.request", input={"path": "/echo"}
     )
-    delivery_attempt(delivery_id=delivery.pk)
+    deliveries_attempt(delivery_ids=[delivery.pk])
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
     DeliveryAttempt.objects.filter(pk=attempt.pk).update(
         request_url=f"{echo_server.url}/echo?token={quote_plus(secret)}",
@@ -308,9 +308,9 @@ def test_api_rotation_debug_page_shows_no_secret(settings, monkeypatch, acme, ap
 @pytest.mark.parametrize(
     "break_at",
     [
-        "webhooks.services.credential_rotate",
+        "webhooks.services.subscriptions.credential_rotate",
         "credentials.services._audit",  # inside the vault's rotation, the new version written
-        "webhooks.services.logger",
+        "webhooks.services.subscriptions.logger",
     ],
 )
 def test_subscription_secret_rotation_debug_page_shows_no_secret(
@@ -323,7 +323,7 @@ def test_subscription_secret_rotation_debug_page_shows_no_secret(
     )
     generated = []
 
-    import webhooks.services as webhook_services
+    from webhooks.services import subscriptions as webhook_services
 
     real_new_secret = webhook_services._new_secret
 

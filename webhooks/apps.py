@@ -7,10 +7,21 @@ class WebhooksConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete
 
-        from webhooks import metrics  # noqa: F401  (registers its collector)
+        from integrations import dispatcher, registry
+        from webhooks import (
+            metrics,  # noqa: F401  (registers its collector)
+            services,
+        )
         from webhooks.models import Subscription
-        from webhooks.services import subscription_deleted
+        from webhooks.outbound import SEND
 
         post_delete.connect(
-            subscription_deleted, sender=Subscription, dispatch_uid="webhooks.subscription_deleted"
+            services.subscription_deleted,
+            sender=Subscription,
+            dispatch_uid="webhooks.subscription_deleted",
+        )
+        registry.operation_add("standard_webhooks", SEND)
+        dispatcher.step_add("relay_due_inbound_events", 0, services.inbound_events_relay_due)
+        dispatcher.step_add(
+            "recover_expired_inbound_leases", 0, services.inbound_events_recover_leases
         )

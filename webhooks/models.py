@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
-from integrations.models.outbox import OutboxItem
+from integrations.outbox.models import OutboxItem
 
 __all__ = (
     "DeadInboundEvent",

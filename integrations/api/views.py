@@ -19,12 +19,12 @@ from config.api.problems import ProblemConflict
 from credentials.services import CredentialNotConfigured
 from customers.selectors import customers_visible_to
 from integrations import selectors, services
-from integrations.actions import action_prepare
 from integrations.api.serializers import (
     ActionValidateSerializer,
     CheckResultSerializer,
     IntegrationSerializer,
 )
+from integrations.deliveries.prepare import action_prepare
 
 __all__ = ("ActionValidateView", "IntegrationViewSet", "ProviderCatalogueView")
 

@@ -11,7 +11,7 @@ from django.utils.text import Truncator
 
 from config.admin_tools import ReadOnlyAdminMixin, confirmed_action
 from integrations.deliveries import services
-from integrations.models import DeadLetter, Delivery, DeliveryAttempt
+from integrations.deliveries.models import DeadLetter, Delivery, DeliveryAttempt
 
 __all__ = ("DeadLetterAdmin", "DeliveryAdmin")
 

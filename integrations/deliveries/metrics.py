@@ -7,7 +7,7 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from config.metrics import gauge_by_status, register_collector
-from integrations.models import Delivery, DeliveryAttempt
+from integrations.deliveries.models import Delivery, DeliveryAttempt
 
 __all__ = ("delivery_metrics",)
 

@@ -8,8 +8,11 @@ case an old row predates one of them."""
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.masking import Masker
-from integrations.models import Delivery, DeliveryAttempt
+from credentials.crypto import DecryptionFailed
+from credentials.models import CredentialVersion
+from credentials.services import version_decrypt
+from integrations.deliveries.masking import Masker
+from integrations.deliveries.models import Delivery, DeliveryAttempt
 from integrations.registry import ProviderNotRegistered, get_provider
 
 __all__ = ("REPLAY_FORMAT", "delivery_replay_export")
@@ -21,10 +24,6 @@ REPLAY_FORMAT = "switchyard.delivery-replay/1"
 def _masker(delivery: Delivery, attempts: list[DeliveryAttempt]) -> Masker:
     """A masker for the credential versions the attempts used (those not revoked since: a
     revoked version's ciphertext is gone) and the provider's secret headers."""
-    from credentials.crypto import DecryptionFailed
-    from credentials.models import CredentialVersion
-    from credentials.services import version_decrypt
-
     ids = {a.credential_version_id for a in attempts if a.credential_version_id is not None}
     versions = CredentialVersion.objects.select_related("credential").filter(pk__in=ids)
     credentials = {}

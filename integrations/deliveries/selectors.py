@@ -4,7 +4,7 @@ from django.db.models import Prefetch, QuerySet
 
 from customers.models import ApiKey
 from customers.selectors import customers_visible_to
-from integrations.models import Delivery, DeliveryAttempt
+from integrations.deliveries.models import Delivery, DeliveryAttempt
 
 __all__ = ("dead_letter_list", "delivery_get", "delivery_list")
 

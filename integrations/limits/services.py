@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from integrations.deliveries.retry import provider_delay
 from integrations.limits.stores import Quota, limit_store
-from integrations.providers.base import Outcome
+from integrations.providers.types import Outcome
 from integrations.registry import get_provider
-from integrations.retry import provider_delay
 
 __all__ = ("Deferral", "Permit", "SendPermits", "rate_limit_quotas", "send_settled")
 

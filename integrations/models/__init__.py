@@ -1,4 +1,4 @@
-from integrations.models.delivery import DeadLetter, Delivery, DeliveryAttempt
+from integrations.deliveries.models import DeadLetter, Delivery, DeliveryAttempt
 from integrations.models.heartbeat import ProcessHeartbeat
 from integrations.models.integration import Integration
 from integrations.models.limits import CircuitBreaker, RateLimitWindow

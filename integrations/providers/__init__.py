@@ -1,12 +1,2 @@
-"""Importing this package imports every provider module, so each ``@register`` runs."""
-
-from integrations.providers import (  # noqa: F401
-    ga4,
-    http,
-    miro,
-    selenium,
-    shopify,
-    standard_webhooks,
-    stripe,
-    trello,
-)
+"""Provider adapters, one module each. ``IntegrationsConfig.ready()`` imports them, so each
+``@register`` runs; importing this package imports none of them."""

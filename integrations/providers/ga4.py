@@ -6,12 +6,12 @@ import re
 
 from rest_framework import serializers
 
-from integrations.providers.base import (
-    BaseProvider,
+from integrations.providers.base import BaseProvider
+from integrations.providers.config import NoInput
+from integrations.providers.types import (
     CallContext,
     CredentialField,
     CredentialPurpose,
-    NoInput,
     Operation,
     ProviderRequest,
     ProviderResponse,

@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from rest_framework import serializers
 
 from integrations.constants import HEADER_AUTHORIZATION, HEADER_IDEMPOTENCY_KEY
-from integrations.providers.base import (
-    BaseProvider,
-    BaseUrlRequiredConfigSerializer,
+from integrations.providers.base import BaseProvider
+from integrations.providers.config import BaseUrlRequiredConfigSerializer, NoInput
+from integrations.providers.types import (
     CallContext,
     CredentialField,
     CredentialPurpose,
-    NoInput,
     Operation,
     ProviderRequest,
     ProviderResponse,

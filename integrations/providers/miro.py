@@ -14,22 +14,20 @@ from integrations.constants import (
     HEADER_AUTHORIZATION,
     HEADER_MIRO_RATELIMIT_RESET,
 )
-from integrations.providers.base import (
-    BaseConfigSerializer,
-    BaseProvider,
+from integrations.providers.base import BaseProvider
+from integrations.providers.config import BaseConfigSerializer, NoInput
+from integrations.providers.types import (
     CallContext,
     CapabilityBinding,
     CredentialField,
     CredentialPurpose,
-    NoInput,
     NotConfigured,
     Operation,
     PayloadInvalid,
     ProviderRequest,
     ProviderResponse,
-    json_object,
-    retry_after_seconds,
 )
+from integrations.providers.wire import json_object, retry_after_seconds
 from integrations.registry import register
 
 __all__ = ("MiroProvider",)

@@ -7,15 +7,14 @@ from collections.abc import Mapping
 from rest_framework import serializers
 
 from integrations.constants import HEADER_AUTHORIZATION
-from integrations.providers.base import (
+from integrations.providers.base import BaseProvider
+from integrations.providers.config import BaseUrlRequiredConfigSerializer, NoInput
+from integrations.providers.types import (
     ERROR_EXCERPT_CHARS,
-    BaseProvider,
-    BaseUrlRequiredConfigSerializer,
     CallContext,
     CredentialField,
     CredentialPurpose,
     Interpretation,
-    NoInput,
     Operation,
     Outcome,
     PayloadInvalid,

@@ -19,20 +19,21 @@ from integrations.constants import (
     HEADER_SHOPIFY_TRIGGERED_AT,
     HEADER_SHOPIFY_WEBHOOK_ID,
 )
-from integrations.providers.base import (
-    BaseConfigSerializer,
-    BaseProvider,
+from integrations.providers.base import BaseProvider
+from integrations.providers.config import BaseConfigSerializer, NoInput
+from integrations.providers.types import (
     CallContext,
     CredentialField,
     CredentialPurpose,
     Interpretation,
-    NoInput,
     NormalisedEvent,
     Operation,
     PayloadInvalid,
     ProviderRequest,
     ProviderResponse,
     SignatureInvalid,
+)
+from integrations.providers.wire import (
     b64_hmac,
     check_secrets,
     headers_lower,

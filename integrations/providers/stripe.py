@@ -9,18 +9,15 @@ from datetime import UTC, datetime
 from django.views.decorators.debug import sensitive_variables
 
 from integrations.constants import HEADER_STRIPE_SIGNATURE
-from integrations.providers.base import (
-    BaseProvider,
+from integrations.providers.base import BaseProvider
+from integrations.providers.types import (
     CredentialField,
     CredentialPurpose,
     NormalisedEvent,
     PayloadInvalid,
     SignatureInvalid,
-    check_secrets,
-    headers_lower,
-    parse_json_body,
-    unix_seconds,
 )
+from integrations.providers.wire import check_secrets, headers_lower, parse_json_body, unix_seconds
 from integrations.registry import register
 
 __all__ = ("StripeProvider", "signature_header")

@@ -18,20 +18,21 @@ from integrations.constants import (
     HEADER_AUTHORIZATION,
     HEADER_TRELLO_WEBHOOK,
 )
-from integrations.providers.base import (
-    BaseConfigSerializer,
-    BaseProvider,
+from integrations.providers.base import BaseProvider
+from integrations.providers.config import BaseConfigSerializer, NoInput
+from integrations.providers.types import (
     CallContext,
     CapabilityBinding,
     CredentialField,
     CredentialPurpose,
-    NoInput,
     NormalisedEvent,
     Operation,
     PayloadInvalid,
     ProviderRequest,
     ProviderResponse,
     SignatureInvalid,
+)
+from integrations.providers.wire import (
     b64_hmac,
     check_secrets,
     headers_lower,

@@ -1,9 +1,14 @@
 import pytest
 
 from credentials.services import credential_create
-from integrations.actions import action_prepare, operation_execute
+from integrations.deliveries.prepare import action_prepare
+from integrations.deliveries.send import operation_execute
 from integrations.egress import session_for
+from integrations.providers.base import BaseProvider
 from integrations.services import integration_create
+
+# (connect, read) seconds: a provider's defaults, as a worker passes them.
+TIMEOUT = BaseProvider().timeouts({}, deadline=float("inf"))
 
 
 @pytest.fixture
@@ -21,7 +26,7 @@ def execute(acme):
             customer=customer,
             credentials=credentials,
             session=session_for(call.provider_key),
-            **kwargs,
+            **{"timeout": TIMEOUT, **kwargs},
         )
 
     return run

@@ -5,14 +5,11 @@ import requests
 import responses
 from rest_framework.exceptions import ValidationError
 
-from integrations.actions import (
-    PreparedCall,
-    action_prepare,
-    connection_check,
-    operation_execute,
-)
+from integrations.deliveries.prepare import PreparedCall, action_prepare
+from integrations.deliveries.send import connection_check, operation_execute
 from integrations.egress import MAX_RESPONSE_BYTES
 from integrations.services import integration_create
+from tests.integrations.conftest import TIMEOUT
 
 REVIEW, DONE = "5abbe4b7ddc1b351ef961401", "5abbe4b7ddc1b351ef961402"
 FRAME_REVIEW, FRAME_DONE = "3458764517517800001", "3458764517517800002"
@@ -51,7 +48,7 @@ def _proceed(customer, credentials):
     call = action_prepare(customer=customer, action="workflow.proceed", input=PROCEED)
     with requests.Session() as session:
         return call, operation_execute(
-            call=call, customer=customer, credentials=credentials, session=session
+            call=call, customer=customer, credentials=credentials, session=session, timeout=TIMEOUT
         )
 
 
@@ -99,7 +96,13 @@ def test_session_connection_is_reused_across_calls(acme, trello_acme, fake_provi
     call = action_prepare(customer=acme, action="workflow.proceed", input=PROCEED)
     with requests.Session() as session:
         for _ in range(3):
-            operation_execute(call=call, customer=acme, credentials=TRELLO_CREDS, session=session)
+            operation_execute(
+                call=call,
+                customer=acme,
+                credentials=TRELLO_CREDS,
+                session=session,
+                timeout=TIMEOUT,
+            )
     assert len({e["connection"] for e in fake_provider.journal()}) == 1
 
 
@@ -148,9 +151,11 @@ def test_connection_check(trello_acme, miro_globex, fake_provider, fault, ok, ou
         fake_provider.fault(path_prefix="/", **fault)
     with requests.Session() as session:
         trello = connection_check(
-            integration=trello_acme, credentials=TRELLO_CREDS, session=session
+            integration=trello_acme, credentials=TRELLO_CREDS, session=session, timeout=TIMEOUT
         )
-        miro = connection_check(integration=miro_globex, credentials=MIRO_CREDS, session=session)
+        miro = connection_check(
+            integration=miro_globex, credentials=MIRO_CREDS, session=session, timeout=TIMEOUT
+        )
     assert (trello.ok, trello.outcome, miro.ok, miro.outcome) == (ok, outcome, ok, outcome)
     paths = [e["path"] for e in fake_provider.journal()]
     assert paths == ["/trello/1/members/me", "/miro/v2/boards/uXjVOD6LSME="]
@@ -172,7 +177,7 @@ def test_connection_check_other_providers(acme, fake_provider, provider, config,
     credentials = {"access_token": "x", "measurement_id": "G-1", "api_secret": "s", "token": "t"}
     with requests.Session() as session:
         outcome = connection_check(
-            integration=integration, credentials=credentials, session=session
+            integration=integration, credentials=credentials, session=session, timeout=TIMEOUT
         )
     assert outcome.ok, outcome.error
     assert fake_provider.journal()[0]["path"] == path
@@ -248,7 +253,11 @@ def _move_directly(customer, *, body: bytes, status: int):
         )
         with requests.Session() as session:
             return operation_execute(
-                call=call, customer=customer, credentials=TRELLO_CREDS, session=session
+                call=call,
+                customer=customer,
+                credentials=TRELLO_CREDS,
+                session=session,
+                timeout=TIMEOUT,
             )
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from integrations import egress
 from integrations.checks import check_egress_allow, check_egress_allow_deploy
-from integrations.deliveries.services import delivery_attempt, delivery_create
+from integrations.deliveries.services import deliveries_attempt, delivery_create
 from integrations.models import Delivery, Integration
 from integrations.services import integration_check
 from tests.webhooks.conftest import make_endpoint, post_webhook  # noqa: F401  (fixtures)
@@ -169,7 +169,7 @@ def _stored_integration(customer, provider: str, base_url: str) -> Integration:
 def _deliver(customer, action: str, input: dict) -> tuple[str, str, str]:
     delivery, _ = delivery_create(api_key=None, customer=customer.slug, action=action, input=input)
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    delivery_attempt(delivery_id=delivery.pk)
+    deliveries_attempt(delivery_ids=[delivery.pk])
     delivery.refresh_from_db()
     attempt = delivery.attempt_log.get()
     if attempt.outcome != "success":

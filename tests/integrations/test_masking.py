@@ -5,7 +5,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from integrations.masking import MASK, Masker, excerpt, masker_for
+from integrations.deliveries.masking import MASK, Masker, excerpt, masker_for
 
 # Every character that changes some encoding: quote, backslash, slash, plus, equals, non-ASCII.
 SECRET = 'c4n"ary\\pa/ss+w=rd-é-Z9'

@@ -34,7 +34,7 @@ def _send(customer="acme", action="ga4.track", input=TRACK):
     delivery, _ = services.delivery_create(
         api_key=None, customer=customer, action=action, input=input
     )
-    services.delivery_attempt(delivery_id=delivery.pk)
+    services.deliveries_attempt(delivery_ids=[delivery.pk])
     delivery.refresh_from_db()
     return delivery
 
@@ -157,7 +157,7 @@ def test_a_send_never_loads_another_customers_event_or_subscription(acme, globex
             input={"subscription": subscription.pk, "event": globex_event.pk},
             internal=True,
         )
-        services.delivery_attempt(delivery_id=delivery.pk)
+        services.deliveries_attempt(delivery_ids=[delivery.pk])
         delivery.refresh_from_db()
         assert delivery.status == Delivery.Status.DEAD
         assert "another customer" in delivery.last_error

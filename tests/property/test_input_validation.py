@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rest_framework import serializers
 
 from integrations.capabilities import CAPABILITIES
-from integrations.providers.base import BaseUrlField
+from integrations.providers.config import BaseUrlField
 from integrations.registry import providers
 from tests.property.strategies import json_values
 

@@ -1,12 +1,13 @@
-"""Properties of ``integrations.masking``: a credential put anywhere in a stored text, JSON value
-or header set never comes out of the masker, in any form the masker names (``secret_forms``)."""
+"""Properties of ``integrations.deliveries.masking``: a credential put anywhere in a stored text,
+JSON value or header set never comes out of the masker, in any form the masker names
+(``secret_forms``)."""
 
 import json
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integrations.masking import MASK, MIN_SECRET_CHARS, Masker, secret_forms
+from integrations.deliveries.masking import MASK, MIN_SECRET_CHARS, Masker, secret_forms
 from tests.property.strategies import header_names, header_values, json_values
 
 # The mask is asterisks, so a secret containing some could be spelled again by the mask itself

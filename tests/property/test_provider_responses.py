@@ -14,7 +14,7 @@ from integrations.constants import (
     HEADER_RETRY_AFTER,
     HEADER_SHOPIFY_CALL_LIMIT,
 )
-from integrations.providers.base import Outcome, ProviderResponse
+from integrations.providers.types import Outcome, ProviderResponse
 from integrations.registry import providers
 from tests.property.strategies import header_names, header_values, json_values
 

@@ -1,6 +1,6 @@
-"""Properties of the retry policy (``integrations.retry``) for any numbers at all: the delays it
-returns become ``timedelta(seconds=…)`` and rate-limit cool-downs, so a NaN, an infinity or an
-OverflowError there would break settling a delivery."""
+"""Properties of the retry policy (``integrations.deliveries.retry``) for any numbers at all: the
+delays it returns become ``timedelta(seconds=…)`` and rate-limit cool-downs, so a NaN, an
+infinity or an OverflowError there would break settling a delivery."""
 
 import math
 from datetime import timedelta
@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integrations.retry import (
+from integrations.deliveries.retry import (
     MAX_DELAY_SECONDS,
     RETRYABLE_OUTCOMES,
     RetryPolicy,

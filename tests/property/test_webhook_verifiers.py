@@ -30,7 +30,7 @@ from integrations.constants import (
     HEADER_WEBHOOK_SIGNATURE,
     HEADER_WEBHOOK_TIMESTAMP,
 )
-from integrations.providers.base import PayloadInvalid, SignatureInvalid
+from integrations.providers.types import PayloadInvalid, SignatureInvalid
 from integrations.registry import get_provider, providers
 from tests.property.strategies import header_names, header_values
 from webhooks.models import MAX_TOLERANCE_SECONDS

@@ -57,7 +57,7 @@ BREAKS = [
     ("stripe", "integrations.providers.stripe._signature", _boom),
     ("standard_webhooks", "integrations.providers.standard_webhooks.Webhook", _Boom),
     ("trello", "webhooks.selectors.ReceivingEndpoint", _Boom),
-    ("shopify", "webhooks.services.parse_json_body", _boom),
+    ("shopify", "webhooks.services.receiving.parse_json_body", _boom),
 ]
 
 

@@ -16,6 +16,7 @@ from integrations.outbox import Outbox
 from integrations.outbox import broker as outbox
 from webhooks import selectors, services
 from webhooks.models import InboundEvent
+from webhooks.services import processing, relay
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +107,7 @@ def test_refusal_is_counted_once_after_checking_the_database(make_endpoint, post
 
 
 def test_relay_queues_one_task_per_batch(make_endpoint, post_webhook, monkeypatch, settings):
-    monkeypatch.setattr(services, "INBOUND", dataclasses.replace(services.INBOUND, batch_size=2))
+    monkeypatch.setattr(relay, "INBOUND", dataclasses.replace(relay.INBOUND, batch_size=2))
     endpoint = make_endpoint("standard_webhooks")
     with mock.patch.object(Outbox, "enqueue"):  # the fixture's relay passes lose their tasks
         for n in range(5):
@@ -135,14 +136,14 @@ def test_one_failing_event_does_not_hold_back_its_batch(make_endpoint, post_webh
         for n in range(3):
             post_webhook(endpoint, msg_id=f"msg_{n}")
     ids = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
-    real = services._fan_out
+    real = processing._fan_out
 
     def flaky(event, customer, subscriptions):
         if event.pk == ids[1]:
             raise RuntimeError("boom")
         return real(event, customer, subscriptions)
 
-    with mock.patch.object(services, "_fan_out", side_effect=flaky):
+    with mock.patch.object(processing, "_fan_out", side_effect=flaky):
         outcomes = services.inbound_events_process(event_ids=ids)
     assert outcomes == {ids[0]: "processed", ids[1]: "failed", ids[2]: "processed"}
     # Processed events are not processed twice (the failed one may be due again at once).
@@ -195,13 +196,13 @@ def test_a_save_signal_on_inbound_events_still_fires(make_endpoint, post_webhook
 def test_a_batch_pauses_between_chunks_but_not_after_the_last(
     make_endpoint, post_webhook, monkeypatch
 ):
-    monkeypatch.setattr(services, "PACE_EVERY", 2)
+    monkeypatch.setattr(processing, "PACE_EVERY", 2)
     endpoint = make_endpoint("standard_webhooks")
     with mock.patch.object(Outbox, "enqueue"):
         for n in range(5):
             assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
     ids = list(InboundEvent.objects.values_list("pk", flat=True))
-    with mock.patch.object(services.time, "sleep") as pause:
+    with mock.patch.object(processing.time, "sleep") as pause:
         outcomes = services.inbound_events_process(event_ids=ids)
     assert set(outcomes.values()) == {"processed"}
     assert pause.call_count == 2  # after the 2nd and the 4th of 5 events
@@ -238,7 +239,7 @@ def test_a_batch_costs_no_query_per_event_but_its_deliveries(
             allow_private=True,
             customer=endpoint.customer,
         )
-    fan_out, fan_out_queries = services._fan_out, []
+    fan_out, fan_out_queries = processing._fan_out, []
 
     def counted_fan_out(event, customer, subscriptions):
         with CaptureQueriesContext(connection) as inner:
@@ -253,8 +254,8 @@ def test_a_batch_costs_no_query_per_event_but_its_deliveries(
         ids = list(InboundEvent.objects.filter(status="received").values_list("pk", flat=True))
         fan_out_queries.clear()
         with (
-            mock.patch.object(services.time, "sleep"),
-            mock.patch.object(services, "_fan_out", side_effect=counted_fan_out),
+            mock.patch.object(processing.time, "sleep"),
+            mock.patch.object(processing, "_fan_out", side_effect=counted_fan_out),
             mock.patch("integrations.outbox.outbox.enqueue_batches"),
             CaptureQueriesContext(connection) as queries,
         ):
@@ -290,7 +291,7 @@ def test_a_batch_of_two_customers_events_keeps_each_to_its_customer(
             assert post_webhook(endpoint, msg_id=f"msg_{n}").status_code == 202
     ids = list(InboundEvent.objects.order_by("pk").values_list("pk", flat=True))
     with (
-        mock.patch.object(services.time, "sleep"),
+        mock.patch.object(processing.time, "sleep"),
         mock.patch("integrations.outbox.outbox.enqueue_batches"),
     ):
         assert set(services.inbound_events_process(event_ids=ids).values()) == {"processed"}

@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from integrations.models import Delivery
 from integrations.outbox import EXHAUSTED_REASON, Outbox
-from integrations.providers import base as providers_base
+from integrations.providers import wire as providers_wire
 from webhooks import services
 from webhooks.models import InboundEvent
+from webhooks.services import processing
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ ATTEMPT_LIMIT = 2
 
 
 def _process(ids: list[int]) -> dict[int, str]:
-    with mock.patch.object(services.time, "sleep"):
+    with mock.patch.object(processing.time, "sleep"):
         return services.inbound_events_process(event_ids=ids)
 
 
@@ -118,9 +119,9 @@ def test_a_body_the_database_cannot_store_is_refused_before_it(batch, body, subs
 def _bypass_the_check(monkeypatch, poison: int) -> None:
     """A failure the code did not foresee: the database refuses the row (NaN in JSON: SQLite's
     JSON check and PostgreSQL's jsonb; \\u0000: jsonb)."""
-    monkeypatch.setattr(providers_base, "_not_json", float)  # parse NaN as Python does
-    monkeypatch.setattr(providers_base, "json_violation", lambda payload: None)  # and keep NUL
-    monkeypatch.setattr(services, "_storable", lambda envelope: None)
+    monkeypatch.setattr(providers_wire, "_not_json", float)  # parse NaN as Python does
+    monkeypatch.setattr(providers_wire, "json_violation", lambda payload: None)  # and keep NUL
+    monkeypatch.setattr(processing, "_storable", lambda envelope: None)
 
 
 def _refused_write(monkeypatch, poison: int) -> None:

@@ -11,6 +11,7 @@ from integrations.outbox import Outbox
 from tests.integrations.providers.helpers import fixture_bytes
 from webhooks import services
 from webhooks.models import InboundEvent
+from webhooks.services import processing
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +38,7 @@ def _stored(make_endpoint, post_webhook, provider="shopify") -> InboundEvent:
 def test_processing_failure_retries_then_dead_letters(make_endpoint, post_webhook):
     event = _stored(make_endpoint, post_webhook)
     InboundEvent.objects.filter(pk=event.pk).update(attempt_limit=2)
-    with mock.patch.object(services, "_fan_out", side_effect=RuntimeError("database hiccup")):
+    with mock.patch.object(processing, "_fan_out", side_effect=RuntimeError("database hiccup")):
         assert _process(event.pk) == InboundEvent.Status.FAILED
         event.refresh_from_db()
         assert event.next_attempt_at > timezone.now() - timedelta(seconds=1)

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from integrations.providers.base import unix_seconds
+from integrations.providers.wire import unix_seconds
 from tests.integrations.providers.helpers import fixture_bytes
 from tests.webhooks.conftest import FIXTURES, SECRETS, SERVER, signed_headers
 from webhooks.models import InboundEvent, WebhookEndpoint

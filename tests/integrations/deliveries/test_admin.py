@@ -125,7 +125,7 @@ def test_delivery_page_shows_attempts_with_secrets_masked(admin_client, trello_c
         action="trello.move_card",
         input={"card_id": CARD, "list_id": LIST},
     )
-    services.delivery_attempt(delivery_id=delivery.pk)
+    services.deliveries_attempt(delivery_ids=[delivery.pk])
     html = admin_client.get(f"/admin/integrations/delivery/{delivery.pk}/change/").content.decode()
     assert "upstream trouble" in html
     assert "HTTP 503" in html

@@ -7,6 +7,8 @@ from django.db import DataError
 
 from config import db
 from integrations.deliveries import services
+from integrations.deliveries.services import attempt as attempt_module
+from integrations.deliveries.services import settle as settle_module
 from integrations.models import Delivery, DeliveryAttempt
 from integrations.services import integration_create
 from tests.integrations.deliveries.conftest import CARD_URL, LIST
@@ -24,14 +26,14 @@ def three(trello_credential, move_card):
 
 
 def _send_crashing_on(delivery_id, exc, monkeypatch):
-    attempt = services._attempt
+    attempt = attempt_module._attempt
 
     def crashing(delivery, cache):
         if delivery.pk == delivery_id:
             raise exc
         return attempt(delivery, cache)
 
-    monkeypatch.setattr(services, "_attempt", crashing)
+    monkeypatch.setattr(attempt_module, "_attempt", crashing)
 
 
 @responses.activate
@@ -72,7 +74,7 @@ def test_a_settle_the_database_refuses_is_written_alone(three, monkeypatch):
             raise DataError("unsupported Unicode escape sequence")
         return update_many(rows, fields)
 
-    monkeypatch.setattr(services, "update_fields_many", refusing)
+    monkeypatch.setattr(settle_module, "update_fields_many", refusing)
     results = services.deliveries_attempt(delivery_ids=three)
 
     assert results == dict.fromkeys(three, Status.SUCCEEDED)

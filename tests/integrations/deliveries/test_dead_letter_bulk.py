@@ -7,8 +7,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers.services import api_key_create
-from integrations.api.deliveries import MAX_BULK_IDS
 from integrations.deliveries import services
+from integrations.deliveries.api.serializers import MAX_BULK_IDS
 from integrations.models import Delivery
 from tests.integrations.deliveries.conftest import CARD
 

@@ -16,6 +16,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 
 from integrations.deliveries import services
+from integrations.deliveries.services import attempt as attempt_module
+from integrations.deliveries.services import settle as settle_module
 from integrations.models import Delivery
 from integrations.outbox import LeaseHeartbeat, Outbox
 from integrations.outbox import broker as outbox
@@ -142,7 +144,7 @@ def test_heartbeat_stops_when_the_batch_fails_and_the_lease_then_expires(
         time.sleep(2 * LEASE)
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(services, "_settle", crash)
+    monkeypatch.setattr(attempt_module, "settle_group", crash)
     [delivery_id] = accept()
     with pytest.raises(RuntimeError):
         services.deliveries_attempt(delivery_ids=[delivery_id])
@@ -168,7 +170,7 @@ def test_renewal_waits_out_the_batch_settle_transaction_without_deadlock(
     lock held under IMMEDIATE): it skips the locked rows or waits for the commit, never the
     other way round, and the batch ends long before SQLite's busy timeout would."""
     settings.SWITCHYARD_LEASE_SECONDS = LEASE
-    update_fields_many = services.update_fields_many
+    update_fields_many = settle_module.update_fields_many
     settling = []
 
     def slow_settle(objs, fields):
@@ -176,7 +178,7 @@ def test_renewal_waits_out_the_batch_settle_transaction_without_deadlock(
         time.sleep(3 * LEASE)  # several ticks' worth, inside the settle transaction
         return update_fields_many(objs, fields)
 
-    monkeypatch.setattr(services, "update_fields_many", slow_settle)
+    monkeypatch.setattr(settle_module, "update_fields_many", slow_settle)
     delivery_ids = accept(3)
     started = time.monotonic()
     results = services.deliveries_attempt(delivery_ids=delivery_ids)

@@ -15,7 +15,7 @@ from customers.models import Customer, Region
 from integrations.deliveries import services
 from integrations.deliveries.replays import REPLAY_FORMAT
 from integrations.models import Delivery
-from integrations.providers.base import CredentialPurpose
+from integrations.providers.types import CredentialPurpose
 from integrations.registry import get_provider
 from integrations.services import integration_create
 from tests.integrations.limits.fixtures import clear_limit_state
@@ -89,7 +89,7 @@ def test_replay(path):
         # Fast-forward: the next attempt is due, and any cool-down the provider asked for is over.
         Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
         clear_limit_state()
-        services.delivery_attempt(delivery_id=delivery.pk)
+        services.deliveries_attempt(delivery_ids=[delivery.pk])
         outcomes.append(delivery.attempt_log.order_by("-number").first().outcome)
         assert len(outcomes) <= len(replay["attempts"]), (
             "the engine made more attempts than recorded"
@@ -131,7 +131,7 @@ def test_export_replay_strips_secrets(tmp_path, acme, django_capture_on_commit_c
             action="trello.move_card",
             input={"card_id": "5abbe4b7ddc1b351ef961414", "list_id": "5abbe4b7ddc1b351ef961415"},
         )
-        services.delivery_attempt(delivery_id=delivery.pk)
+        services.deliveries_attempt(delivery_ids=[delivery.pk])
     call_command("export_replay", str(delivery.pk), "--name", "x", "--output-dir", str(tmp_path))
     exported = (tmp_path / "x.json").read_text()
     assert token not in exported and "d" * 32 not in exported

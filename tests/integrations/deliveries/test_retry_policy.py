@@ -1,6 +1,6 @@
 import pytest
 
-from integrations.retry import RetryPolicy, decide_retry, policy_for
+from integrations.deliveries.retry import RetryPolicy, decide_retry, policy_for
 
 POLICY = RetryPolicy(base_seconds=2, cap_seconds=3600, max_attempts=10, max_delay_seconds=3600)
 

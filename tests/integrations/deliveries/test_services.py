@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from config.api.problems import ProblemConflict
 from customers.services import api_key_create
 from integrations.deliveries import services
+from integrations.deliveries.services import upkeep
 from integrations.models import Delivery, DeliveryAttempt
 from integrations.outbox import Outbox
 from integrations.outbox import broker as outbox
@@ -31,7 +32,7 @@ def make_due(delivery):
 
 
 def attempt(delivery):
-    return services.delivery_attempt(delivery_id=delivery.pk)
+    return services.deliveries_attempt(delivery_ids=[delivery.pk]).get(delivery.pk)
 
 
 # --- accepting --------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def test_two_workers_never_run_one_delivery(trello_credential):
     claims = []
 
     def second_worker_tries(request):
-        claims.append(services.delivery_attempt(delivery_id=delivery.pk))
+        claims.append(services.deliveries_attempt(delivery_ids=[delivery.pk]).get(delivery.pk))
         return (200, {}, json.dumps(CARD_JSON))
 
     delivery, _ = create()
@@ -409,7 +410,7 @@ def test_only_dead_letters_can_be_retried(acme):
 
 
 def test_bulk_retry_is_chunked(acme, monkeypatch):
-    monkeypatch.setattr(services, "BULK_CHUNK", 7)
+    monkeypatch.setattr(upkeep, "BULK_CHUNK", 7)
     dead = _dead(20)
     retried = services.dead_letters_retry(queryset=Delivery.objects.all())
     assert retried == 20

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from integrations.deliveries import services
+from integrations.deliveries.services import attempt as attempt_module
 from integrations.egress import EgressRefused, session_for
 from integrations.limits.services import rate_limit_quotas
 from integrations.limits.stores import limit_store
@@ -37,7 +38,7 @@ def create(customer="acme", n=0):
 
 def attempt(delivery):
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    return services.delivery_attempt(delivery_id=delivery.pk)
+    return services.deliveries_attempt(delivery_ids=[delivery.pk]).get(delivery.pk)
 
 
 def quotas_of(credential, customer):
@@ -255,7 +256,7 @@ def test_timeouts_per_provider_with_integration_overrides(acme, config, expected
         customer=acme, provider_key="http", config={"base_url": "http://x.test", **config}
     )
     delivery = Delivery(provider_key="http", integration=integration)
-    assert services._attempt_timeout(delivery) == expected  # capped by the 30 s deadline
+    assert attempt_module._attempt_timeout(delivery) == expected  # capped by the 30 s deadline
 
 
 def test_one_session_per_provider_with_a_user_agent():

@@ -4,7 +4,7 @@ import pytest
 import responses
 from rest_framework.exceptions import ValidationError
 
-from integrations.actions import action_prepare
+from integrations.deliveries.prepare import action_prepare
 
 CREDS = {"measurement_id": "G-TEST123456", "api_secret": "ga4-api-secret"}
 EVENT = {

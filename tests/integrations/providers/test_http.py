@@ -64,7 +64,7 @@ def test_generic_status_semantics(execute, status, headers, outcome, retry_after
 def test_invalid_input(acme, input):
     from rest_framework.exceptions import ValidationError
 
-    from integrations.actions import action_prepare
+    from integrations.deliveries.prepare import action_prepare
     from integrations.services import integration_create
 
     integration_create(customer=acme, provider_key="http", config={"base_url": BASE})

@@ -6,7 +6,7 @@ import json
 import pytest
 import responses
 
-from integrations.providers.base import PayloadInvalid, SignatureInvalid
+from integrations.providers.types import PayloadInvalid, SignatureInvalid
 from integrations.registry import get_provider
 from tests.integrations.providers.helpers import fixture_bytes
 
@@ -74,7 +74,7 @@ def test_error_codes(execute, status, body, outcome):
 def test_shopify_needs_an_integration(acme):
     from rest_framework.exceptions import ValidationError
 
-    from integrations.actions import action_prepare
+    from integrations.deliveries.prepare import action_prepare
 
     with pytest.raises(ValidationError) as caught:
         action_prepare(customer=acme, action="shopify.set_order_tags", input=TAGS)

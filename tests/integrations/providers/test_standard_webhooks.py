@@ -1,7 +1,7 @@
 import pytest
 
-from integrations.providers.base import SignatureInvalid
 from integrations.providers.standard_webhooks import sign_headers
+from integrations.providers.types import SignatureInvalid
 from integrations.registry import get_provider
 from tests.integrations.providers.helpers import fixture_bytes
 

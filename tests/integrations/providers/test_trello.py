@@ -7,7 +7,7 @@ import pytest
 import requests
 import responses
 
-from integrations.providers.base import SignatureInvalid
+from integrations.providers.types import SignatureInvalid
 from integrations.registry import get_provider
 from tests.integrations.providers.helpers import fixture_bytes
 

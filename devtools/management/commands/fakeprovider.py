@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from config.shutdown import StopRequest
-from integrations.fakeprovider import FakeProviderServer
+from devtools.fakeprovider import FakeProviderServer
 
 
 class Command(BaseCommand):

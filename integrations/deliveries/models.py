@@ -1,9 +1,12 @@
+"""The delivery engine's tables. They belong to the ``integrations`` app (its models package
+imports them), so their labels, tables and migrations are that app's."""
+
 import uuid
 
 from django.db import models
 
-from integrations.models.outbox import OutboxItem
-from integrations.providers.base import Outcome
+from integrations.outbox.models import OutboxItem
+from integrations.providers.types import Outcome
 
 __all__ = ("DeadLetter", "Delivery", "DeliveryAttempt")
 

@@ -2,8 +2,9 @@ import pytest
 
 from credentials.models import Credential
 from credentials.services import credential_resolve
-from integrations.actions import action_prepare, operation_execute
-from integrations.demo import DEMO_INTEGRATIONS, demo_integrations_seed
+from devtools.demo import DEMO_INTEGRATIONS, demo_integrations_seed
+from integrations.deliveries.prepare import action_prepare
+from integrations.deliveries.send import operation_execute
 from integrations.egress import session_for
 from integrations.models import Integration
 from integrations.services import integration_check
@@ -35,6 +36,7 @@ def test_demo_integrations_point_at_the_fake_server_and_work(acme, globex, fake_
             customer=integration.customer,
             credentials=fields,
             session=session_for(integration.provider_key),
+            timeout=(1, 5),  # (connect, read) seconds: the fake provider server is local
         )
         assert outcome.result == {"item": "a1b2c3d4e5f6a1b2c3d4e5f6", "stage": "done"}
     paths = [e["path"] for e in fake_provider.journal()]

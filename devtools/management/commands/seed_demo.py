@@ -6,7 +6,7 @@ from django.db import transaction
 
 from customers.models import ApiKey, Customer, Region
 from customers.services import api_key_create
-from integrations.demo import demo_integrations_seed
+from devtools.demo import demo_integrations_seed
 
 DEMO_KEY_NAME = "demo-app"
 

@@ -9,7 +9,7 @@ from credentials.services import CredentialNotConfigured, credential_create, cre
 from customers.models import Customer
 from integrations import selectors, services
 from integrations.models import Integration
-from integrations.providers.base import CredentialPurpose
+from integrations.providers.types import CredentialPurpose
 
 __all__ = ("DEMO_INTEGRATIONS", "demo_integrations_seed")
 
