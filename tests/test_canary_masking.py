@@ -268,7 +268,7 @@ def test_admin_rotation_debug_page_shows_no_secret(settings, monkeypatch, acme, 
     credential = credential_create(
         provider="trello", purpose="api", customer=acme, fields={"api_key": "k" * 32, "token": old}
     )
-    monkeypatch.setattr("credentials.services._audit", _boom)
+    monkeypatch.setattr("credentials.services.lifecycle.audit_record", _boom)
     client = _debug_client(settings, user=admin_user)
     response = client.post(
         f"/admin/credentials/credential/{credential.pk}/rotate/",
@@ -291,7 +291,7 @@ def test_api_rotation_debug_page_shows_no_secret(settings, monkeypatch, acme, ap
     credential = credential_create(
         provider="trello", purpose="api", customer=acme, fields={"api_key": "k" * 32, "token": old}
     )
-    monkeypatch.setattr("credentials.services._audit", _boom)
+    monkeypatch.setattr("credentials.services.lifecycle.audit_record", _boom)
     client = _debug_client(settings, client_class=APIClient)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
     response = client.post(
@@ -309,7 +309,8 @@ def test_api_rotation_debug_page_shows_no_secret(settings, monkeypatch, acme, ap
     "break_at",
     [
         "webhooks.services.subscriptions.credential_rotate",
-        "credentials.services._audit",  # inside the vault's rotation, the new version written
+        # inside the vault's rotation, the new version written
+        "credentials.services.lifecycle.audit_record",
         "webhooks.services.subscriptions.logger",
     ],
 )

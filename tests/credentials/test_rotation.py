@@ -181,7 +181,7 @@ def fresh_process(monkeypatch):
     """As if in another process: no per-process memo of last writes, an empty local cache."""
     from django.core.cache import cache
 
-    from credentials import services
+    from credentials.services import resolution as services
 
     monkeypatch.setattr(services, "_last_marked", {})
     cache.clear()
@@ -192,7 +192,7 @@ def test_mark_used_writes_at_most_once_a_minute(
 ):
     from django.core.cache import cache
 
-    from credentials import services
+    from credentials.services import resolution as services
 
     version = trello_acme.versions.get()
     credential_version_mark_used(version_id=version.pk)
@@ -216,7 +216,7 @@ def test_mark_used_by_number_skips_lookup_and_cache_within_the_minute(
     shared cache (a Redis round trip in production) is touched until the minute is over."""
     from django.core.cache import cache
 
-    from credentials import services
+    from credentials.services import resolution as services
 
     credential_version_mark_used(credential=trello_acme, version=1)
     with (

@@ -13,7 +13,6 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from credentials import services as credential_services
 from credentials.crypto import Keyring, generate_key
 from credentials.exceptions import CredentialConflict
 from credentials.models import Credential, CredentialAuditEntry, CredentialVersion
@@ -23,6 +22,7 @@ from credentials.services import (
     credential_rotate,
     credential_versions_expire,
 )
+from credentials.services import resolution as credential_resolution
 from integrations.models import Delivery
 from webhooks.models import InboundEvent, Subscription
 from webhooks.selectors import _signing_secrets, outbound_message
@@ -189,7 +189,7 @@ def test_a_send_marks_the_versions_it_signed_with_as_used(
     subscriber, make_endpoint, post_webhook, monkeypatch
 ):
     # Earlier tests' marks (same ids, rolled back rows) must not count as this test's.
-    monkeypatch.setattr(credential_services, "_last_marked", {})
+    monkeypatch.setattr(credential_resolution, "_last_marked", {})
     cache.clear()
     subscription, _ = subscription_create(url=subscriber.url, event_types=["*"], allow_private=True)
     subscription_rotate_secret(subscription=subscription, grace_seconds=3600)
