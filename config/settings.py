@@ -184,7 +184,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["config.api.quotas.ApiQuotaThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.ProblemAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # How many proxies in front of Switchyard append to X-Forwarded-For: throttles take the
     # client address that many hops back, never a value the client wrote itself.
@@ -199,6 +199,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Read-only fields (ids, timestamps) only in responses: a generated client does not ask
+    # for them when creating.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema.problem_responses",
+    ],
     # Detail routes take ids through config.api.routers' converter: 64-bit integers.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 0}},
     # Several models have a "status"; name each enum after its model in the schema.
