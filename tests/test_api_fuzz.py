@@ -37,21 +37,31 @@ TRELLO_API = {"api_key": "k" * 32, "token": "t" * 64}
 
 @dataclass
 class Seeded:
-    """Real objects of acme's, by the path parameter and path segment that name them."""
+    """Real objects of acme's, by the path segment that names them, and the body fields that
+    refer to them."""
 
     ids: dict[str, str]  # "credentials" → "17"
     slug: str
+    signing_credential: int
     admin_headers: dict[str, str]
     limited_headers: dict[str, str]
 
     def aim(self, case) -> None:
-        """Swap every other generated id for a real one (chosen by the generated value, so a
-        failing case replays the same way)."""
+        """Swap every other generated id, slug or reference in a body for a real one (chosen by
+        the generated value, so a failing case replays the same way)."""
         segment = case.path.removeprefix("/api/v1/").split("/")[0]
         for name, value in (case.path_parameters or {}).items():
-            if zlib.crc32(str(value).encode()) % 2:
-                continue
-            case.path_parameters[name] = self.slug if name == "slug" else self.ids[segment]
+            if _heads(value):
+                case.path_parameters[name] = self.slug if name == "slug" else self.ids[segment]
+        body = case.body if isinstance(case.body, dict) else {}
+        if "customer" in body and _heads(body["customer"]):
+            body["customer"] = self.slug
+        if "credential" in body and _heads(body["credential"]):
+            body["credential"] = self.signing_credential
+
+
+def _heads(value) -> bool:
+    return zlib.crc32(repr(value).encode()) % 2 == 0
 
 
 @pytest.fixture
@@ -96,6 +106,7 @@ def seeded(acme, region_us) -> Seeded:
             "subscriptions": str(subscription.pk),
         },
         slug=acme.slug,
+        signing_credential=signing.pk,
         admin_headers={"Authorization": f"Bearer {admin_key}"},
         limited_headers={"Authorization": f"Bearer {limited_key}"},
     )
