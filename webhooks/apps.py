@@ -7,7 +7,7 @@ class WebhooksConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete
 
-        from integrations import dispatcher, registry
+        from integrations import dispatcher, outbox, registry
         from webhooks import (
             metrics,  # noqa: F401  (registers its collector)
             services,
@@ -23,5 +23,7 @@ class WebhooksConfig(AppConfig):
         registry.operation_add("standard_webhooks", SEND)
         dispatcher.step_add("relay_due_inbound_events", 0, services.inbound_events_relay_due)
         dispatcher.step_add(
-            "recover_expired_inbound_leases", 0, services.inbound_events_recover_leases
+            "recover_expired_inbound_leases",
+            outbox.recovery_seconds,
+            services.inbound_events_recover_leases,
         )

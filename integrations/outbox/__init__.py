@@ -9,7 +9,7 @@ from integrations.outbox.broker import (
     requeue_unclaimed,
 )
 from integrations.outbox.lease import LeaseHeartbeat
-from integrations.outbox.outbox import EXHAUSTED_REASON, Outbox
+from integrations.outbox.outbox import EXHAUSTED_REASON, Outbox, recovery_seconds
 from integrations.outbox.relay import relay_due
 from integrations.outbox.settle import transaction_spoilt, write_isolated
 
@@ -20,6 +20,7 @@ __all__ = (
     "broker_waiting",
     "enqueue_batches",
     "enqueued_until",
+    "recovery_seconds",
     "relay_due",
     "requeue_unclaimed",
     "transaction_spoilt",

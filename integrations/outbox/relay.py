@@ -35,7 +35,7 @@ def relay_due(outbox: Outbox) -> int:
     due = outbox.waiting_rows().filter(
         Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now), next_attempt_at__lte=now
     )
-    quota = _owner_quotas(outbox, due, queued) if outbox.fair_by else None
+    quota = _owner_quotas(outbox, due, queued, now) if outbox.fair_by else None
     relayed = 0
     while room > 0 and quota != {}:
         limit = min(room, settings.SWITCHYARD_RELAY_BATCH)
@@ -79,10 +79,15 @@ def _pick(outbox: Outbox, due, limit: int, quota: dict | None) -> list[tuple]:
     return [row for turn in zip_longest(*groups) for row in turn if row][:limit]
 
 
-def _owner_quotas(outbox: Outbox, due, queued: Q) -> dict:
-    """How many more rows each owner waiting longest may have queued on this pass."""
+def _owner_quotas(outbox: Outbox, due, queued: Q, now) -> dict:
+    """How many more rows each owner waiting longest may have queued on this pass.
+
+    Claimed rows count while their lease runs: the index range of live leases holds only the
+    rows settled within the last lease period, whereas every claimed row settled since the
+    table was last vacuumed stays in the range of all claimed ones (and is read on every pass
+    until then). A row whose lease expired is about to be recovered anyway."""
     busy = dict(
-        outbox.model.objects.filter(queued | Q(status=outbox.claimed))
+        outbox.model.objects.filter(queued | Q(status=outbox.claimed, lease_until__gt=now))
         .order_by()
         .values_list(outbox.fair_by)
         .annotate(n=Count("pk"))
