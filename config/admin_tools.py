@@ -11,9 +11,15 @@ from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
-__all__ = ("LISTED_AT_MOST", "ReadOnlyAdminMixin", "confirmed_action")
+__all__ = ("LISTED_AT_MOST", "ReadOnlyAdminMixin", "confirmed_action", "field_names")
 
 LISTED_AT_MOST = 100
+
+
+def field_names(fields) -> list[str]:
+    """The names in an admin ``fields`` layout (names, or tuples of names shown on one row): a
+    read-only screen's ``readonly_fields``."""
+    return [name for group in fields for name in (group if isinstance(group, tuple) else (group,))]
 
 
 class ReadOnlyAdminMixin:

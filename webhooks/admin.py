@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_variables
 
-from config.admin_tools import ReadOnlyAdminMixin, confirmed_action
+from config.admin_tools import ReadOnlyAdminMixin, confirmed_action, field_names
 from credentials.exceptions import CredentialConflict
 from webhooks import selectors, services
 from webhooks.models import DeadInboundEvent, InboundEvent, Subscription, WebhookEndpoint
@@ -102,9 +102,7 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "raw_payload",
         "envelope_pretty",
     ]
-    readonly_fields = [
-        name for group in fields for name in (group if isinstance(group, tuple) else (group,))
-    ]
+    readonly_fields = field_names(fields)
     actions = ["replay"]
 
     @admin.display(description="Headers")

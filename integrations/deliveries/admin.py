@@ -9,7 +9,7 @@ from django.contrib.auth import get_permission_codename
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from config.admin_tools import ReadOnlyAdminMixin, confirmed_action
+from config.admin_tools import ReadOnlyAdminMixin, confirmed_action, field_names
 from integrations.deliveries import services
 from integrations.deliveries.models import DeadLetter, Delivery, DeliveryAttempt
 
@@ -36,9 +36,7 @@ class AttemptInline(ReadOnlyAdminMixin, admin.StackedInline):
         "response_headers_pretty",
         "response_body",
     ]
-    readonly_fields = [
-        name for group in fields for name in (group if isinstance(group, tuple) else (group,))
-    ]
+    readonly_fields = field_names(fields)
 
     @admin.display(description="Request")
     def request_line(self, attempt):
@@ -136,9 +134,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, DeliveryControlMixin, admin.ModelAdmin):
         ("dead_reason", "last_error"),
         ("created_at", "updated_at", "finished_at"),
     ]
-    readonly_fields = [
-        name for group in fields for name in (group if isinstance(group, tuple) else (group,))
-    ]
+    readonly_fields = field_names(fields)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
