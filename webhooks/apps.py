@@ -8,6 +8,7 @@ class WebhooksConfig(AppConfig):
         from django.db.models.signals import post_delete
 
         from integrations import dispatcher, outbox, registry
+        from integrations.providers.standard_webhooks import StandardWebhooksProvider
         from webhooks import (
             metrics,  # noqa: F401  (registers its collector)
             services,
@@ -20,7 +21,7 @@ class WebhooksConfig(AppConfig):
             sender=Subscription,
             dispatch_uid="webhooks.subscription_deleted",
         )
-        registry.operation_add("standard_webhooks", SEND)
+        registry.operation_add(StandardWebhooksProvider.key, SEND)
         dispatcher.step_add("relay_due_inbound_events", 0, services.inbound_events_relay_due)
         dispatcher.step_add(
             "recover_expired_inbound_leases",

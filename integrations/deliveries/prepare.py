@@ -4,7 +4,7 @@ anything is queued. The ``PreparedCall`` is what a delivery stores."""
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework.exceptions import ValidationError
@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from customers.models import Customer
 from integrations import selectors
 from integrations.capabilities import CAPABILITIES, stages_of
+from integrations.models import Integration
 from integrations.registry import ProviderNotRegistered, get_provider, provider_keys
 
 __all__ = ("PreparedCall", "action_prepare")
@@ -22,13 +23,16 @@ class PreparedCall:
     """A validated, routed call, ready to store on a delivery and send later.
 
     ``input`` is JSON-serialisable and already in provider terms (stage names mapped to ids);
-    ``capability`` names the capability it came from (e.g. ``workflow.proceed``), else None."""
+    ``capability`` names the capability it came from (e.g. ``workflow.proceed``), else None.
+    ``integration`` is the row routing loaded (for its retry settings when the delivery is
+    stored); a call rebuilt from a stored delivery has only its id."""
 
     provider_key: str
     operation: str
     integration_id: int | None
     input: dict
     capability: str | None = None
+    integration: Integration | None = field(default=None, compare=False, repr=False)
 
 
 def _invalid(field_name: str, error) -> ValidationError:
@@ -97,6 +101,7 @@ def _prepare_capability(*, customer: Customer, action: str, input: Mapping) -> P
         integration_id=integration.pk,
         input=_json_safe(translated.validated_data),
         capability=action,
+        integration=integration,
     )
 
 
@@ -150,4 +155,5 @@ def action_prepare(
         operation=operation.name,
         integration_id=integration.pk if integration else None,
         input=_json_safe(_validated(operation.input_serializer, input)),
+        integration=integration,
     )

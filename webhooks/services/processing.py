@@ -17,6 +17,7 @@ from config.json_limits import nul_escaped
 from integrations.deliveries.retry import RetryPolicy, decide_retry
 from integrations.deliveries.services import delivery_create
 from integrations.outbox import transaction_spoilt, write_isolated
+from integrations.providers.standard_webhooks import StandardWebhooksProvider
 from integrations.providers.types import PayloadInvalid
 from integrations.registry import get_provider
 from webhooks import selectors
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 PROCESS_DUTY = 0.25
 PACE_EVERY = 20
 # The delivery engine operation that signs and sends one event to one subscription.
-OUTBOUND_ACTION = "standard_webhooks.send"
+OUTBOUND_ACTION = f"{StandardWebhooksProvider.key}.send"
 Status = InboundEvent.Status
 
 # A NUL character in a JSON string as json.dumps writes it: "\u0000" not itself escaped.

@@ -12,9 +12,15 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from credentials.models import Credential
-from credentials.services import credential_create_owned, credential_revoke, credential_rotate
+from credentials.services import (
+    DEFAULT_GRACE_SECONDS,
+    credential_create_owned,
+    credential_revoke,
+    credential_rotate,
+)
 from customers.models import Customer
 from integrations import egress
+from integrations.providers.standard_webhooks import StandardWebhooksProvider
 from webhooks.models import Subscription
 
 __all__ = (
@@ -30,9 +36,9 @@ __all__ = (
 logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
-SIGNING_PROVIDER = "standard_webhooks"
+SIGNING_PROVIDER = StandardWebhooksProvider.key
 SECRET_BYTES = 24  # Svix-compatible secrets (webhook-platforms.md §6.1)
-DEFAULT_GRACE_SECONDS = 24 * 3600
+# A subscriber is told to keep both secrets for a while; a week bounds that promise.
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 EVENT_TYPE_PATTERN = re.compile(r"^(\*|[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*(\.\*)?)$")
 

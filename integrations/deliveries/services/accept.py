@@ -18,7 +18,6 @@ from integrations.deliveries.models import Delivery
 from integrations.deliveries.prepare import PreparedCall, action_prepare
 from integrations.deliveries.services.outbox import DELIVERIES
 from integrations.deliveries.services.policy import retry_policy
-from integrations.models import Integration
 from integrations.outbox import enqueued_until
 
 __all__ = ("IDEMPOTENCY_KEY_MAX_LENGTH", "IdempotencyKeyReused", "delivery_create")
@@ -131,8 +130,7 @@ def _store(
     fingerprint: str,
 ) -> Delivery:
     """Create the delivery row; raises IntegrityError when its Idempotency-Key is taken."""
-    integration = Integration.objects.filter(pk=call.integration_id).first()
-    policy = retry_policy(call.provider_key, integration)
+    policy = retry_policy(call.provider_key, call.integration)
     # While its customer has fewer deliveries queued or in flight than a cluster has workers
     # (one is likely idle), a delivery goes to the broker at once, as a task of its own: the
     # lowest latency. Beyond that the relay takes it on its next pass, in batches (a task per
