@@ -1,5 +1,6 @@
 import contextlib
 import logging
+import time
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -7,7 +8,12 @@ from rest_framework import authentication, exceptions, throttling
 
 from customers.services import api_key_authenticate
 
-__all__ = ("ApiClient", "ApiKeyAuthentication", "FailedAuthenticationThrottle")
+__all__ = (
+    "ApiClient",
+    "ApiKeyAuthentication",
+    "FailedAuthenticationThrottle",
+    "UnblockedAddresses",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +59,12 @@ class FailedAuthenticationThrottle(throttling.SimpleRateThrottle):
             return None
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
-        return self.wait() if len(self.history) >= self.num_requests else None
+        if len(self.history) < self.num_requests:
+            return None
+        # Until the failure that makes the count reach the limit leaves the window. (DRF's
+        # wait() is None once more failures than the limit are recorded, as processes failing
+        # at once do, which would let a guesser through.)
+        return self.duration - (self.now - self.history[self.num_requests - 1])
 
     def record_failure(self, request) -> None:
         self.blocked_for(request)
@@ -62,30 +73,61 @@ class FailedAuthenticationThrottle(throttling.SimpleRateThrottle):
             self.cache.set(self.key, self.history, self.duration)
 
 
+class UnblockedAddresses:
+    """Addresses this process found unblocked in the last ``seconds``: a client that has not
+    failed here is not looked up in the shared cache on each request. A failure here forgets
+    its address, so a guesser is checked on every try after the first: at most one unchecked
+    guess per process and ``seconds`` once another process has blocked it."""
+
+    def __init__(self, seconds: float = 1.0, size: int = 4096):
+        self.seconds, self.size = seconds, size
+        self._checked_at: dict[str, float] = {}
+
+    def __contains__(self, address: str) -> bool:
+        checked_at = self._checked_at.get(address)
+        return checked_at is not None and time.monotonic() - checked_at < self.seconds
+
+    def add(self, address: str) -> None:
+        if len(self._checked_at) >= self.size:
+            self._checked_at.clear()
+        self._checked_at[address] = time.monotonic()
+
+    def discard(self, address: str) -> None:
+        self._checked_at.pop(address, None)
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
+    unblocked = UnblockedAddresses()
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
         throttle = FailedAuthenticationThrottle()
-        wait = throttle.blocked_for(request)
-        if wait is not None:
-            raise exceptions.Throttled(
-                wait, detail="Too many failed authentications from this address."
-            )
+        address = throttle.get_ident(request)
+        if address not in self.unblocked:
+            wait = throttle.blocked_for(request)
+            if wait is not None:
+                raise exceptions.Throttled(
+                    wait, detail="Too many failed authentications from this address."
+                )
+            self.unblocked.add(address)
         scheme, _, raw_key = header.partition(" ")
         if scheme.lower() != self.keyword.lower() or not raw_key.strip():
-            throttle.record_failure(request)
+            self._failed(throttle, request, address)
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header; expected 'Bearer <api key>'."
             )
         api_key = api_key_authenticate(raw_key=raw_key.strip())
         if api_key is None:
-            throttle.record_failure(request)
+            self._failed(throttle, request, address)
             raise exceptions.AuthenticationFailed("Unknown, revoked or expired API key.")
         return ApiClient(api_key), api_key
+
+    def _failed(self, throttle: FailedAuthenticationThrottle, request, address: str) -> None:
+        self.unblocked.discard(address)
+        throttle.record_failure(request)
 
     def authenticate_header(self, request):
         return self.keyword

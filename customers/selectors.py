@@ -2,9 +2,16 @@
 
 from django.db.models import QuerySet
 
+from config.db import PreparedRead, one_or_none
 from customers.models import ApiKey, Customer, Region
 
-__all__ = ("customer_get", "customer_list", "customers_visible_to", "region_list")
+__all__ = (
+    "customer_by_slug",
+    "customer_get",
+    "customer_list",
+    "customers_visible_to",
+    "region_list",
+)
 
 
 def region_list() -> QuerySet[Region]:
@@ -15,8 +22,18 @@ def customers_visible_to(api_key: ApiKey | None) -> QuerySet[Customer]:
     """Every customer for an unrestricted key; only its own for a restricted one."""
     customers = Customer.objects.select_related("region")
     if api_key is not None and api_key.customer_limited:
-        customers = customers.filter(api_keys=api_key)
+        customers = _limited_to_key(customers, api_key.pk)
     return customers
+
+
+def _limited_to_key(customers: QuerySet[Customer], api_key_id: int) -> QuerySet[Customer]:
+    return customers.filter(api_keys=api_key_id)
+
+
+_BY_SLUG = PreparedRead(lambda slug: Customer.objects.filter(slug=slug).order_by())
+_BY_SLUG_FOR_LIMITED_KEY = PreparedRead(
+    lambda slug, api_key_id: _limited_to_key(Customer.objects.filter(slug=slug), api_key_id)
+)
 
 
 def customer_list(*, api_key: ApiKey | None, filters: dict | None = None) -> QuerySet[Customer]:
@@ -32,4 +49,14 @@ def customer_list(*, api_key: ApiKey | None, filters: dict | None = None) -> Que
 
 
 def customer_get(*, api_key: ApiKey | None, slug: str) -> Customer | None:
-    return customers_visible_to(api_key).filter(slug=slug).first()
+    return one_or_none(customers_visible_to(api_key).filter(slug=slug))
+
+
+def customer_by_slug(*, api_key: ApiKey | None, slug: str) -> Customer | None:
+    """``customer_get`` for a hot path (accepting a delivery): one prepared query, under the
+    same restriction, without the region."""
+    if api_key is not None and api_key.customer_limited:
+        found = _BY_SLUG_FOR_LIMITED_KEY.objects(slug=slug, api_key_id=api_key.pk)
+    else:
+        found = _BY_SLUG.objects(slug=slug)
+    return found[0] if found else None

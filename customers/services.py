@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from config.db import PreparedRead
 from customers.models import ApiKey, ApiKeyAuditEntry, Customer, Region
 
 __all__ = (
@@ -165,12 +166,17 @@ def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
     return api_key
 
 
+# Every API request looks its key up: compiled once per process.
+_API_KEY_BY_PREFIX = PreparedRead(lambda prefix: ApiKey.objects.filter(prefix=prefix).order_by())
+
+
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """The active key matching ``raw_key``: looked up by prefix, compared in constant time."""
     parts = raw_key.split("_")
     if len(parts) < 3 or f"{parts[0]}_" != API_KEY_PREFIX:
         return None
-    api_key = ApiKey.objects.filter(prefix=parts[1]).first()
+    found = _API_KEY_BY_PREFIX.objects(prefix=parts[1])
+    api_key = found[0] if found else None
     if api_key is None:
         # Spend the same hashing time as a hit, so timing does not reveal valid prefixes.
         hmac.compare_digest(_digest(raw_key), "0" * 64)

@@ -3,6 +3,7 @@
 from django.db.models import QuerySet
 from rest_framework import serializers
 
+from config.db import PreparedRead
 from customers.models import ApiKey, Customer
 from customers.selectors import customers_visible_to
 from integrations.capabilities import CAPABILITIES
@@ -40,10 +41,17 @@ def integration_get(*, api_key: ApiKey | None, integration_id: int) -> Integrati
     return integration_list(api_key=api_key).filter(pk=integration_id).first()
 
 
+_ACTIVE_INTEGRATION = PreparedRead(
+    lambda customer_id, provider_key: Integration.objects.filter(
+        customer=customer_id, provider_key=provider_key, active=True
+    ).order_by()
+)
+
+
 def integration_active_get(*, customer: Customer, provider_key: str) -> Integration | None:
-    return Integration.objects.filter(
-        customer=customer, provider_key=provider_key, active=True
-    ).first()
+    # At most one: integration_one_active_per_customer_provider.
+    found = _ACTIVE_INTEGRATION.objects(customer_id=customer.pk, provider_key=provider_key)
+    return found[0] if found else None
 
 
 def integrations_serving(*, customer: Customer, capability: str) -> list[Integration]:

@@ -4,6 +4,7 @@ import socket
 import pytest
 from rest_framework.test import APIClient
 
+from customers.authentication import ApiKeyAuthentication, UnblockedAddresses
 from customers.models import Customer, Region
 from customers.services import api_key_create
 from integrations import egress
@@ -21,6 +22,12 @@ def _loopback(host: str) -> bool:
     except ValueError:
         return host == "localhost"
     return ip.is_loopback or bool(ip.version == 6 and ip.ipv4_mapped and ip.ipv4_mapped.is_loopback)
+
+
+@pytest.fixture(autouse=True)
+def fresh_unblocked_addresses(monkeypatch):
+    """Each test starts with no address remembered as unblocked by an earlier one."""
+    monkeypatch.setattr(ApiKeyAuthentication, "unblocked", UnblockedAddresses())
 
 
 @pytest.fixture(autouse=True)

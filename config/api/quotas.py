@@ -16,7 +16,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework import exceptions, throttling
 
-from customers.selectors import customers_visible_to
+from customers.selectors import customer_by_slug
 
 __all__ = ("ApiQuotaThrottle",)
 
@@ -70,7 +70,7 @@ def _customer_named(request, api_key) -> str | None:
         slug = request.data.get("customer")
     if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
         return None
-    if api_key.customer_limited and not customers_visible_to(api_key).filter(slug=slug).exists():
+    if api_key.customer_limited and customer_by_slug(api_key=api_key, slug=slug) is None:
         return None
     return slug
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework.exceptions import ValidationError
 
+from config.api.serializers import validated
 from customers.models import Customer
 from integrations import selectors
 from integrations.capabilities import CAPABILITIES, stages_of
@@ -44,10 +45,10 @@ def _json_safe(data: dict) -> dict:
 
 
 def _validated(serializer_class, data: Mapping) -> dict:
-    serializer = serializer_class(data=dict(data))
-    if not serializer.is_valid():
-        raise _invalid("input", serializer.errors)
-    return serializer.validated_data
+    try:
+        return validated(serializer_class, dict(data))
+    except ValidationError as exc:
+        raise _invalid("input", exc.detail) from None
 
 
 def _prepare_capability(*, customer: Customer, action: str, input: Mapping) -> PreparedCall:
@@ -81,25 +82,29 @@ def _prepare_capability(*, customer: Customer, action: str, input: Mapping) -> P
     provider = get_provider(integration.provider_key)
     binding = provider.capabilities[action]
     operation = provider.operations[binding.operation]
-    translated = operation.input_serializer(data=binding.translate_input(data, integration.config))
-    if not translated.is_valid():
+    try:
+        translated = validated(
+            operation.input_serializer, binding.translate_input(data, integration.config)
+        )
+    except ValidationError as exc:
+        errors = exc.detail
         caller_errors = {
-            binding.input_fields[name]: errors
-            for name, errors in translated.errors.items()
+            binding.input_fields[name]: field_errors
+            for name, field_errors in errors.items()
             if name in binding.input_fields
         }
         if caller_errors:
-            raise _invalid("input", caller_errors)
+            raise _invalid("input", caller_errors) from None
         raise _invalid(
             "action",
             f"Integration {integration.pk} ({provider.key}) maps this input to invalid "
-            f"{provider.key}.{operation.name} input: {translated.errors}. Check its config.",
-        )
+            f"{provider.key}.{operation.name} input: {errors}. Check its config.",
+        ) from None
     return PreparedCall(
         provider_key=provider.key,
         operation=operation.name,
         integration_id=integration.pk,
-        input=_json_safe(translated.validated_data),
+        input=_json_safe(translated),
         capability=action,
         integration=integration,
     )

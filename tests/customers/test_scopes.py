@@ -1,6 +1,7 @@
 """Key scopes (DESIGN §10): app keys act for their customers, admin keys also configure what
 customers share; expiry, audit, the command and the migration of existing keys."""
 
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -8,10 +9,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from customers.authentication import FailedAuthenticationThrottle, UnblockedAddresses
 from customers.models import ApiKey, Customer
 from customers.services import (
     ApiKeyScopeInvalid,
@@ -191,6 +193,36 @@ def test_failed_authentications_are_throttled_per_address(api_key):
     # Every request from that address waits, a valid key too; other addresses are unaffected.
     assert _client(raw, address="203.0.113.7").get("/api/v1/customers/").status_code == 429
     assert _client(raw, address="203.0.113.8").get("/api/v1/customers/").status_code == 200
+
+
+@override_settings(SWITCHYARD_AUTH_FAILURES_PER_MINUTE=3)
+def test_an_address_blocked_by_another_process_gets_one_unchecked_guess_here(api_key):
+    """A client that has not failed here is not looked up in the shared cache for a second; its
+    first failure here makes every later request from its address checked again."""
+    _, raw = api_key
+    address = "203.0.113.20"
+    assert _client(raw, address=address).get("/api/v1/customers/").status_code == 200
+    elsewhere = RequestFactory().get("/api/v1/customers/", REMOTE_ADDR=address)
+    for _ in range(3):  # another process's failures, in the shared cache
+        FailedAuthenticationThrottle().record_failure(elsewhere)
+    guesser = _client("sy_deadbeef_guess", address=address)
+    assert [guesser.get("/api/v1/customers/").status_code for _ in range(2)] == [401, 429]
+    assert _client(raw, address=address).get("/api/v1/customers/").status_code == 429
+
+
+def test_unblocked_addresses_are_remembered_for_a_while_and_forgotten_on_failure(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    unblocked = UnblockedAddresses(seconds=1.0, size=2)
+    unblocked.add("a")
+    assert "a" in unblocked and "b" not in unblocked
+    clock[0] += 1.5
+    assert "a" not in unblocked
+    unblocked.add("a")
+    unblocked.discard("a")
+    assert "a" not in unblocked
+    unblocked.add("b"), unblocked.add("c"), unblocked.add("d")  # bounded: full, it starts over
+    assert "d" in unblocked and "b" not in unblocked
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,12 +8,14 @@ import logging
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
+from config.db import PreparedRead, insert_one, one_or_none
 from customers.models import ApiKey, Customer
-from customers.selectors import customers_visible_to
+from customers.selectors import customer_by_slug, customers_visible_to
 from integrations.deliveries.models import Delivery
 from integrations.deliveries.prepare import PreparedCall, action_prepare
 from integrations.deliveries.services.outbox import DELIVERIES
@@ -52,8 +54,7 @@ def delivery_create(
     being created is a 409."""
     _validate_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(customer=customer, action=action, input=input)
-    existing_for_key = Delivery.objects.filter(api_key=api_key, idempotency_key=idempotency_key)
-    if idempotency_key and (existing := existing_for_key.first()):
+    if idempotency_key and (existing := _existing_for_key(api_key, idempotency_key)):
         return _replay(existing, fingerprint, api_key)
     customer_row = _active_customer(api_key, customer)
     call = action_prepare(
@@ -69,7 +70,9 @@ def delivery_create(
             fingerprint=fingerprint,
         )
     except IntegrityError:
-        existing = existing_for_key.first()
+        if not idempotency_key:
+            raise
+        existing = _existing_for_key(api_key, idempotency_key)
         if existing is None:
             raise ProblemConflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly."
@@ -79,6 +82,20 @@ def delivery_create(
         "deliveries.accepted delivery=%s customer=%s action=%s", delivery.pk, customer, action
     )
     return delivery, False
+
+
+_BY_IDEMPOTENCY_KEY = PreparedRead(
+    lambda api_key_id, idempotency_key: Delivery.objects.filter(
+        api_key=api_key_id, idempotency_key=idempotency_key
+    ).order_by()
+)
+
+
+def _existing_for_key(api_key: ApiKey | None, idempotency_key: str) -> Delivery | None:
+    if api_key is None:  # the platform's own calls
+        return one_or_none(Delivery.objects.filter(api_key=None, idempotency_key=idempotency_key))
+    found = _BY_IDEMPOTENCY_KEY.objects(api_key_id=api_key.pk, idempotency_key=idempotency_key)
+    return found[0] if found else None
 
 
 def _validate_idempotency_key(idempotency_key: str | None) -> None:
@@ -112,7 +129,7 @@ def _replay(existing: Delivery, fingerprint: str, api_key: ApiKey | None) -> tup
 
 
 def _active_customer(api_key: ApiKey | None, slug: str) -> Customer:
-    customer = customers_visible_to(api_key).filter(slug=slug).first()
+    customer = customer_by_slug(api_key=api_key, slug=slug)
     if customer is None:
         raise ValidationError({"customer": [f"Unknown customer '{slug}'."]})
     if not customer.active:
@@ -136,31 +153,48 @@ def _store(
     # lowest latency. Beyond that the relay takes it on its next pass, in batches (a task per
     # batch costs a worker far less per delivery than a task each, so a steady stream does not
     # back up behind single-delivery tasks) and in turn with other customers' work.
-    direct = _customer_queued(customer.pk) < min(
-        settings.Q_CLUSTER["workers"], settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
+    in_broker_limit = min(settings.Q_CLUSTER["workers"], settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT)
+    direct = _customer_queued(customer.pk, up_to=in_broker_limit) < in_broker_limit
+    delivery = Delivery(
+        customer=customer,
+        api_key=api_key,
+        action=action,
+        provider_key=call.provider_key,
+        operation=call.operation,
+        integration_id=call.integration_id,
+        input=call.input,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        attempt_limit=policy.max_attempts,
+        next_attempt_at=timezone.now(),
+        enqueued_until=enqueued_until() if direct else None,
     )
-    with transaction.atomic():
-        delivery = Delivery.objects.create(
-            customer=customer,
-            api_key=api_key,
-            action=action,
-            provider_key=call.provider_key,
-            operation=call.operation,
-            integration_id=call.integration_id,
-            input=call.input,
-            idempotency_key=idempotency_key,
-            request_fingerprint=fingerprint,
-            attempt_limit=policy.max_attempts,
-            next_attempt_at=timezone.now(),
-            enqueued_until=enqueued_until() if direct else None,
-        )
-        if direct:
-            transaction.on_commit(lambda: DELIVERIES.enqueue([delivery.pk]))
+    if transaction.get_connection().in_atomic_block:
+        # In the caller's transaction (fan-out) a savepoint keeps a taken Idempotency-Key from
+        # breaking it; alone, the INSERT commits itself, without BEGIN and COMMIT round trips.
+        with transaction.atomic():
+            insert_one(delivery)
+    else:
+        insert_one(delivery)
+    if direct:
+        transaction.on_commit(lambda: DELIVERIES.enqueue([delivery.pk]))
     return delivery
 
 
-def _customer_queued(customer_id: int) -> int:
-    """Deliveries of a customer in the broker or in flight (deferred ones wait in the table)."""
-    queued = Q(status=Status.PENDING, enqueued_until__gt=timezone.now())
-    busy = Delivery.objects.filter(queued | Q(status=Status.IN_FLIGHT), customer_id=customer_id)
-    return busy.count()
+_CUSTOMER_QUEUED = PreparedRead(
+    lambda customer_id, limit: (
+        Delivery.objects.filter(
+            Q(status=Status.PENDING, enqueued_until__gt=Now()) | Q(status=Status.IN_FLIGHT),
+            customer_id=customer_id,
+        )
+        .order_by()
+        .values_list("pk")[:limit]
+    ),
+    literals=("limit",),
+)
+
+
+def _customer_queued(customer_id: int, *, up_to: int) -> int:
+    """Deliveries of a customer in the broker or in flight (deferred ones wait in the table),
+    counted up to ``up_to``: the answer needed, at a cost that does not grow with a backlog."""
+    return len(_CUSTOMER_QUEUED.rows(customer_id=customer_id, limit=up_to))

@@ -9,7 +9,7 @@ from rest_framework.exceptions import ValidationError
 from config.api.problems import ProblemConflict
 from customers.services import api_key_create
 from integrations.deliveries import services
-from integrations.deliveries.services import upkeep
+from integrations.deliveries.services import accept, upkeep
 from integrations.models import Delivery, DeliveryAttempt
 from integrations.outbox import Outbox
 from integrations.outbox import broker as outbox
@@ -120,10 +120,10 @@ def test_key_still_being_created_elsewhere_is_409(acme, api_key, monkeypatch):
     """The insert lost the race on the unique key but the winner is not visible yet."""
     from django.db import IntegrityError
 
-    def racing_create(**kwargs):
+    def racing_insert(delivery):
         raise IntegrityError("UNIQUE constraint failed")
 
-    monkeypatch.setattr(Delivery.objects, "create", racing_create)
+    monkeypatch.setattr(accept, "insert_one", racing_insert)
     with pytest.raises(ProblemConflict):
         create(api_key=api_key[0], key="order-42")
 

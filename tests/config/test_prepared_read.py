@@ -1,0 +1,98 @@
+"""config.db.PreparedRead: a read compiled once and run with new values returns what the ORM
+returns for the same queryset, on SQLite and PostgreSQL alike."""
+
+import pytest
+from django.db.models.functions import Now
+
+from config.db import PreparedRead
+from customers.models import Customer
+from customers.selectors import customer_by_slug
+from customers.services import api_key_create
+from integrations.models import Integration
+from integrations.services import integration_create
+
+pytestmark = pytest.mark.django_db
+
+BY_SLUG = PreparedRead(lambda slug: Customer.objects.filter(slug=slug).order_by())
+
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_objects_are_the_rows_the_orm_reads(acme, globex):
+    for customer in (acme, globex):
+        [found] = BY_SLUG.objects(slug=customer.slug)
+        assert _fields(found) == _fields(Customer.objects.get(pk=customer.pk))
+        assert found._state.adding is False and found._state.db == "default"
+    assert BY_SLUG.objects(slug="nobody") == []
+
+
+def test_values_come_back_through_the_orms_converters(acme):
+    """JSON, datetimes and booleans as the ORM gives them, not as the database driver does."""
+    integration = integration_create(
+        customer=acme,
+        provider_key="http",
+        config={"base_url": "https://api.example.com", "rate_limit": {"rate": 5, "per_seconds": 1}},
+    )
+    read = PreparedRead(
+        lambda customer_id: Integration.objects.filter(customer=customer_id, active=True)
+    )
+    [found] = read.objects(customer_id=acme.pk)
+    assert found.config == Integration.objects.get(pk=integration.pk).config
+    assert found.created_at == integration.created_at and found.created_at.tzinfo is not None
+    assert found.active is True
+
+
+def test_one_statement_serves_every_value(acme, globex, monkeypatch):
+    read = PreparedRead(lambda slug: Customer.objects.filter(slug=slug))
+    compiled = []
+    original = PreparedRead._compile
+
+    def counting(self, *args):
+        compiled.append(args)
+        return original(self, *args)
+
+    monkeypatch.setattr(PreparedRead, "_compile", counting)
+    assert [c.pk for c in read.objects(slug="acme")] == [acme.pk]
+    assert [c.pk for c in read.objects(slug="globex")] == [globex.pk]
+    assert len(compiled) == 1
+
+
+def test_literals_get_a_statement_each(acme, globex):
+    read = PreparedRead(
+        lambda slug, limit: Customer.objects.exclude(slug=slug).values_list("pk")[:limit],
+        literals=("limit",),
+    )
+    assert len(read.rows(slug="nobody", limit=1)) == 1
+    assert len(read.rows(slug="nobody", limit=5)) == 2
+    with pytest.raises(TypeError, match="whole rows"):
+        read.objects(slug="nobody", limit=5)
+
+
+def test_now_compares_in_the_database(acme):
+    read = PreparedRead(lambda slug: Customer.objects.filter(slug=slug, created_at__lt=Now()))
+    assert [c.pk for c in read.objects(slug="acme")] == [acme.pk]
+
+
+@pytest.mark.parametrize(
+    ("build", "values", "error"),
+    [
+        (lambda slug: Customer.objects.filter(slug__icontains=slug), {"slug": "ac"}, ValueError),
+        (lambda active: Customer.objects.filter(active=active), {"active": True}, TypeError),
+        (lambda name: Customer.objects.filter(name=name), {"name": 1.5}, TypeError),
+    ],
+)
+def test_values_the_database_would_not_see_as_given_are_refused(acme, build, values, error):
+    with pytest.raises(error):
+        PreparedRead(build).objects(**values)
+
+
+def test_customer_by_slug_keeps_a_limited_keys_restriction(acme, globex):
+    limited, _ = api_key_create(name="acme-app", customers=[acme])
+    unlimited, _ = api_key_create(name="crm")
+    assert customer_by_slug(api_key=limited, slug="acme").pk == acme.pk
+    assert customer_by_slug(api_key=limited, slug="globex") is None
+    assert customer_by_slug(api_key=unlimited, slug="globex").pk == globex.pk
+    assert customer_by_slug(api_key=None, slug="globex").pk == globex.pk
+    assert customer_by_slug(api_key=unlimited, slug="nobody") is None
