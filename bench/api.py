@@ -3,13 +3,14 @@ with an ``Idempotency-Key``, against a bare Django view answering 202 under the 
 middleware, in the same run.
 
     .venv/bin/python bench/api.py [--backend postgres|sqlite|both] [--duration 10]
-                                  [--concurrency 8] [--workers 2]
+                                  [--concurrency 8] [--workers 2] [--batch 100]
 
 For each backend it makes a throwaway platform (bench/throwaway.py: PostgreSQL with Redis db 10
 as broker, or a SQLite file with the ORM broker), starts gunicorn and no worker (the accept path
-alone), loads the bare view, then the API twice. It prints accepted/s, p50 and p99 per load and
-each API load's ratio to the bare view, then checks that every accepted delivery was stored
-(exit 1 otherwise). Speed is reported, never asserted."""
+alone), loads the bare view, then the API twice, then ``POST /api/v1/deliveries/batch/``. It
+prints accepted/s, p50 and p99 per load, each API load's ratio to the bare view and the batch's
+deliveries/s against single POSTs, then checks that every accepted delivery was stored (exit 1
+otherwise). Speed is reported, never asserted."""
 
 from __future__ import annotations
 
@@ -54,6 +55,26 @@ def delivery_builder(port: int, path: str, raw_key: str, *, idempotent: bool):
     return build
 
 
+def batch_builder(port: int, raw_key: str, size: int):
+    """A batch of ``size`` valid deliveries each time."""
+    numbers = itertools.count()
+
+    def build() -> bytes:
+        items = [
+            {
+                "customer": "bench",
+                "action": "http.request",
+                "input": {"path": f"/orders/{uuid.uuid4().hex}-{next(numbers)}", "body": BODY},
+            }
+            for _ in range(size)
+        ]
+        headers = {"Authorization": f"Bearer {raw_key}"}
+        body = json.dumps({"items": items}).encode()
+        return http_request(port, "/api/v1/deliveries/batch/", body, headers)
+
+    return build
+
+
 def measure(backend: str, args) -> int:
     with tempfile.TemporaryDirectory(prefix="sy_bench_api_") as tmp:
         platform = Platform(
@@ -78,10 +99,11 @@ def measure(backend: str, args) -> int:
                 ).run(**run)
                 for label, keyed in (("accept", False), ("accept+key", True))
             }
+            batch = Load(port, batch_builder(port, key, args.batch), prepared=20).run(**run)
             stored = int(platform.stack.manage("shell", "-c", COUNT_DELIVERIES).split()[-1])
         finally:
             platform.close()
-    accepted = sum(result["ok"] for result in results.values())
+    accepted = sum(result["ok"] for result in results.values()) + batch["ok"] * args.batch
     print(
         f"backend={backend} gunicorn_workers={args.workers} concurrency={args.concurrency} "
         f"duration={args.duration:g}s"
@@ -90,6 +112,13 @@ def measure(backend: str, args) -> int:
     for label, result in results.items():
         ratio = result["per_second"] / bare["per_second"] if bare["per_second"] else 0.0
         print(f"{Load.line(label, result)}  ratio {ratio:.3f}")
+    per_delivery = batch["per_second"] * args.batch
+    single = results["accept"]["per_second"]
+    print(
+        f"{f'batch of {args.batch}':18} {per_delivery:8.1f} deliveries/s ({batch['per_second']:.1f}"
+        f" requests/s)  p50 {batch['p50_ms']:6.1f} ms  p99 {batch['p99_ms']:6.1f} ms  errors "
+        f"{batch['errors'] or 0}  {per_delivery / single if single else 0:.1f}x single POSTs"
+    )
     print(f"accepted {accepted}  stored {stored}")
     return 0 if accepted == stored else 1
 
@@ -100,6 +129,7 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--batch", type=int, default=100, help="items per batch request")
     args = parser.parse_args(argv)
     backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
     return max(measure(backend, args) for backend in backends)

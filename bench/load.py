@@ -35,8 +35,8 @@ class Load:
 
     PREPARED = 1000
 
-    def __init__(self, port: int, build: Callable[[], bytes]):
-        self.port, self.build = port, build
+    def __init__(self, port: int, build: Callable[[], bytes], *, prepared: int = PREPARED):
+        self.port, self.build, self.prepared = port, build, prepared
         self.latencies: list[float] = []
         self.errors: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -78,7 +78,7 @@ class Load:
         threads = [
             threading.Thread(
                 target=self._worker,
-                args=([self.build() for _ in range(self.PREPARED)], start, duration),
+                args=([self.build() for _ in range(self.prepared)], start, duration),
             )
             for _ in range(concurrency)
         ]

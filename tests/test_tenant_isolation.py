@@ -337,6 +337,17 @@ WRITE_BODIES = {
             "input": MOVE_INPUT,
         }
     ],
+    # Atomic: an item naming B's customer refuses the whole batch (400). A non-atomic batch
+    # answers 200 with that item's 400, as tests/integrations/deliveries/test_batch.py shows.
+    "/api/v1/deliveries/batch/": [
+        lambda them, us: {
+            "atomic": True,
+            "items": [
+                {"customer": _slug(us), "action": "trello.move_card", "input": MOVE_INPUT},
+                {"customer": _slug(them), "action": "trello.move_card", "input": MOVE_INPUT},
+            ],
+        }
+    ],
     "/api/v1/actions/validate/": [
         lambda them, us: {
             "customer": _slug(them),

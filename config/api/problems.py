@@ -10,7 +10,13 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
-__all__ = ("MACHINE_PREFIXES", "ProblemConflict", "problem_exception_handler", "problem_response")
+__all__ = (
+    "MACHINE_PREFIXES",
+    "ProblemConflict",
+    "problem_body",
+    "problem_exception_handler",
+    "problem_response",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +78,14 @@ def problem_exception_handler(exc, context):
     response = exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's 500 handler reports it
+    response.data = problem_body(exc, status=response.status_code)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def problem_body(exc: exceptions.APIException, *, status: int | None = None) -> dict:
+    """The problem document for ``exc``: an error response's body, or one item's in a batch."""
+    status = status or exc.status_code
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         detail = f"Invalid input. {_first_message(errors)}"
@@ -82,6 +96,4 @@ def problem_exception_handler(exc, context):
         code = getattr(exc, "default_code", "error")
         if hasattr(exc.detail, "code") and exc.detail.code:
             code = exc.detail.code
-    response.data = _problem_body(response.status_code, str(code), detail, errors)
-    response.content_type = PROBLEM_CONTENT_TYPE
-    return response
+    return _problem_body(status, str(code), detail, errors)

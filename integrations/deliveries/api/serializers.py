@@ -1,16 +1,26 @@
 """Serializers of the deliveries and dead-letter API."""
 
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.routers import MAX_ID
 from config.api.serializers import KnownFieldsSerializer
 from integrations.deliveries.models import Delivery, DeliveryAttempt
+from integrations.deliveries.services import IDEMPOTENCY_KEY_MAX_LENGTH
 
 __all__ = (
+    "MAX_BATCH_ITEMS",
     "MAX_BULK_IDS",
+    "NOT_BEFORE_MAX_DAYS",
     "DeadLetterDryRunSerializer",
     "DeadLetterRetriedSerializer",
     "DeadLetterRetrySerializer",
+    "DeliveryBatchItemSerializer",
+    "DeliveryBatchResultsSerializer",
+    "DeliveryBatchSerializer",
     "DeliveryCreateSerializer",
     "DeliveryDetailSerializer",
     "DeliveryFilterSerializer",
@@ -20,12 +30,64 @@ __all__ = (
 
 # A longer list of ids is better said as a filter; this keeps one request's work bounded.
 MAX_BULK_IDS = 1000
+# Items of one batch (DESIGN §11): within the default 1 MiB body at ~2 KB an item.
+MAX_BATCH_ITEMS = 500
+NOT_BEFORE_MAX_DAYS = 90
 
 
 class DeliveryCreateSerializer(serializers.Serializer):
     customer = serializers.SlugField(max_length=64)
     action = serializers.CharField(max_length=100)
     input = serializers.JSONField(default=dict)
+    not_before = serializers.DateTimeField(
+        required=False,
+        help_text=f"Not sent before this time (ISO 8601), at most {NOT_BEFORE_MAX_DAYS} days "
+        "ahead; sent within about a second of it, cancellable until then.",
+    )
+
+    def validate_not_before(self, value):
+        if value > timezone.now() + timedelta(days=NOT_BEFORE_MAX_DAYS):
+            raise serializers.ValidationError(
+                f"At most {NOT_BEFORE_MAX_DAYS} days ahead; schedule later calls later."
+            )
+        return value
+
+
+class DeliveryBatchItemSerializer(KnownFieldsSerializer, DeliveryCreateSerializer):
+    """One item of a batch: a single POST's body with its Idempotency-Key in the body. Unknown
+    keys are refused: a misspelt ``not_before`` would send the call at once."""
+
+    idempotency_key = serializers.CharField(
+        min_length=1, max_length=IDEMPOTENCY_KEY_MAX_LENGTH, required=False
+    )
+
+
+@extend_schema_field(DeliveryBatchItemSerializer(many=True))
+class BatchItemsField(serializers.ListField):
+    """Objects, each validated on its own (an invalid item fails alone unless the batch is
+    atomic); documented as the items they must be."""
+
+    child = serializers.DictField()
+
+
+class DeliveryBatchSerializer(KnownFieldsSerializer):
+    """Up to MAX_BATCH_ITEMS deliveries in one request."""
+
+    items = BatchItemsField(min_length=1, max_length=MAX_BATCH_ITEMS)
+    atomic = serializers.BooleanField(
+        default=False, help_text="Store nothing unless every item validates."
+    )
+
+
+class DeliveryBatchResultSerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="202 stored, 200 replayed, else the problem's.")
+    id = serializers.IntegerField(required=False)
+    replayed = serializers.BooleanField(required=False)
+    problem = serializers.DictField(required=False, help_text="application/problem+json body")
+
+
+class DeliveryBatchResultsSerializer(serializers.Serializer):
+    results = DeliveryBatchResultSerializer(many=True)
 
 
 class AttemptSerializer(serializers.ModelSerializer):

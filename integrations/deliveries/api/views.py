@@ -5,15 +5,20 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from config.api.pagination import CursorPagination
+from config.api.problems import problem_body
 from config.api.serializers import shared_serializer, validated
 from integrations.deliveries import selectors, services
 from integrations.deliveries.api.serializers import (
     DeadLetterDryRunSerializer,
     DeadLetterRetriedSerializer,
     DeadLetterRetrySerializer,
+    DeliveryBatchItemSerializer,
+    DeliveryBatchResultsSerializer,
+    DeliveryBatchSerializer,
     DeliveryCreateSerializer,
     DeliveryDetailSerializer,
     DeliveryFilterSerializer,
@@ -81,6 +86,35 @@ class DeliveryViewSet(viewsets.GenericViewSet):
             return Response(body, status=200, headers={"Idempotent-Replayed": "true"})
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(
+        request=DeliveryBatchSerializer,
+        responses={200: DeliveryBatchResultsSerializer},
+        description="Up to 500 deliveries in one request: one result per item, in order "
+        "(202 stored, 200 replayed by its idempotency_key, else its problem). With "
+        '"atomic": true nothing is stored unless every item validates.',
+    )
+    @action(detail=False, methods=["post"])
+    def batch(self, request):
+        body = validated(DeliveryBatchSerializer, request.data)
+        items, invalid = [], {}
+        for index, raw in enumerate(body["items"]):
+            try:
+                items.append(validated(DeliveryBatchItemSerializer, raw))
+            except ValidationError as exc:
+                invalid[index] = exc
+        if body["atomic"] and invalid:
+            raise services.BatchInvalid({"items": {str(i): e.detail for i, e in invalid.items()}})
+        results = iter(
+            services.deliveries_create_batch(
+                api_key=request.auth, items=items, atomic=body["atomic"]
+            )
+        )
+        answers = [
+            _batch_answer(invalid.get(index) or next(results))
+            for index in range(len(body["items"]))
+        ]
+        return Response({"results": answers})
+
     @extend_schema(responses=DeliveryDetailSerializer)
     def retrieve(self, request, pk):
         return Response(DeliveryDetailSerializer(self.get_object()).data)
@@ -96,6 +130,16 @@ class DeliveryViewSet(viewsets.GenericViewSet):
     def cancel(self, request, pk):
         delivery = services.delivery_cancel(delivery=self.get_object())
         return Response(DeliverySerializer(delivery).data)
+
+
+def _batch_answer(outcome) -> dict:
+    if isinstance(outcome, APIException):
+        return {"status": outcome.status_code, "problem": problem_body(outcome)}
+    if outcome.error is not None:
+        return {"status": outcome.error.status_code, "problem": problem_body(outcome.error)}
+    if outcome.replayed:
+        return {"status": 200, "id": outcome.delivery.pk, "replayed": True}
+    return {"status": 202, "id": outcome.delivery.pk}
 
 
 class DeadLetterPagination(CursorPagination):

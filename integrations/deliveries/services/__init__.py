@@ -4,7 +4,10 @@ Deliveries are an outbox (``outbox``), shared as a mechanism with inbound events
 
 from integrations.deliveries.services.accept import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
+    BatchInvalid,
+    BatchItemResult,
     IdempotencyKeyReused,
+    deliveries_create_batch,
     delivery_create,
 )
 from integrations.deliveries.services.attempt import deliveries_attempt
@@ -22,10 +25,13 @@ from integrations.deliveries.services.upkeep import (
 
 __all__ = (
     "IDEMPOTENCY_KEY_MAX_LENGTH",
+    "BatchInvalid",
+    "BatchItemResult",
     "IdempotencyKeyReused",
     "dead_letters_retry",
     "deliveries_attempt",
     "deliveries_cancel",
+    "deliveries_create_batch",
     "deliveries_recover_leases",
     "deliveries_relay_due",
     "delivery_cancel",

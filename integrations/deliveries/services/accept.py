@@ -4,13 +4,15 @@ Idempotency-Key with the delivery it first created."""
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 
 from config.api.problems import ProblemConflict
 from config.db import PreparedRead, insert_one, one_or_none
@@ -22,7 +24,14 @@ from integrations.deliveries.services.outbox import DELIVERIES
 from integrations.deliveries.services.policy import retry_policy
 from integrations.outbox import enqueued_until
 
-__all__ = ("IDEMPOTENCY_KEY_MAX_LENGTH", "IdempotencyKeyReused", "delivery_create")
+__all__ = (
+    "IDEMPOTENCY_KEY_MAX_LENGTH",
+    "BatchInvalid",
+    "BatchItemResult",
+    "IdempotencyKeyReused",
+    "deliveries_create_batch",
+    "delivery_create",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,45 +52,199 @@ def delivery_create(
     action: str,
     input: dict,
     idempotency_key: str | None = None,
+    not_before: datetime | None = None,
     internal: bool = False,
 ) -> tuple[Delivery, bool]:
     """Validate and store a delivery, queueing it on commit. Returns (delivery, replayed).
 
-    ``internal``: the platform's own call (fan-out), which may use internal operations.
+    ``not_before``: not sent before then (the relay queues it when it is due; cancellable until
+    sent). ``internal``: the platform's own call (fan-out), which may use internal operations.
 
     With ``idempotency_key`` (Stripe semantics, scoped to the API key): the same key and body
     return the original delivery; a different body is a 422; a concurrent first request still
     being created is a 409."""
     _validate_idempotency_key(idempotency_key)
-    fingerprint = _fingerprint(customer=customer, action=action, input=input)
+    fingerprint = _fingerprint(customer, action, input, not_before)
     if idempotency_key and (existing := _existing_for_key(api_key, idempotency_key)):
         return _replay(existing, fingerprint, api_key)
     customer_row = _active_customer(api_key, customer)
     call = action_prepare(
         customer=customer_row, action=action, input=input, allow_internal=internal
     )
+    delivery = _new_delivery(
+        call,
+        customer=customer_row,
+        api_key=api_key,
+        action=action,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        not_before=not_before,
+    )
     try:
-        delivery = _store(
-            call,
-            customer=customer_row,
-            api_key=api_key,
-            action=action,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-        )
+        _store(delivery)
     except IntegrityError:
         if not idempotency_key:
             raise
-        existing = _existing_for_key(api_key, idempotency_key)
-        if existing is None:
-            raise ProblemConflict(
-                "A request with this Idempotency-Key is still being processed; retry shortly."
-            ) from None
-        return _replay(existing, fingerprint, api_key)
+        return _replay_raced(api_key, idempotency_key, fingerprint)
     logger.info(
         "deliveries.accepted delivery=%s customer=%s action=%s", delivery.pk, customer, action
     )
     return delivery, False
+
+
+def _replay_raced(api_key: ApiKey | None, idempotency_key: str, fingerprint: str):
+    """The insert lost a race for its Idempotency-Key: the winner's delivery, once visible."""
+    existing = _existing_for_key(api_key, idempotency_key)
+    if existing is None:
+        raise ProblemConflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
+        )
+    return _replay(existing, fingerprint, api_key)
+
+
+@dataclass(frozen=True)
+class BatchItemResult:
+    """One item of a batch: its delivery (``replayed`` when its Idempotency-Key had one), or
+    the error that kept it out."""
+
+    delivery: Delivery | None = None
+    replayed: bool = False
+    error: APIException | None = None
+
+
+class BatchInvalid(ValidationError):
+    """An atomic batch with an item that does not validate: nothing was stored."""
+
+
+def deliveries_create_batch(
+    *, api_key: ApiKey | None, items: list[dict], atomic: bool
+) -> list[BatchItemResult]:
+    """Accept many deliveries in one request: one result per item, in order.
+
+    Each item (``customer``, ``action``, ``input``, optional ``idempotency_key`` and
+    ``not_before``) is validated as a single POST's body is, and its key has the same
+    semantics (a key repeated within the batch replays the first item). The new deliveries are
+    inserted in one statement and one transaction; the relay queues them, customers in turn.
+    With ``atomic`` nothing is stored unless every item validates (``BatchInvalid``)."""
+    memo = _BatchMemo(api_key, items)
+    results: list[BatchItemResult | None] = []
+    new: list[tuple[int, Delivery]] = []
+    for index, item in enumerate(items):
+        try:
+            outcome = memo.delivery_for(index, item)
+        except APIException as exc:
+            results.append(BatchItemResult(error=exc))
+            continue
+        results.append(outcome if isinstance(outcome, BatchItemResult) else None)
+        if isinstance(outcome, Delivery):
+            new.append((index, outcome))
+    if atomic and (invalid := {i: r.error for i, r in enumerate(results) if r and r.error}):
+        raise BatchInvalid({"items": {str(i): _error_detail(e) for i, e in invalid.items()}})
+    for index, result in _stored(api_key, new, memo.fingerprints, atomic=atomic):
+        results[index] = result
+    for index, first in memo.repeats.items():  # a key repeated in the batch: the first's result
+        results[index] = BatchItemResult(
+            delivery=results[first].delivery, replayed=True, error=results[first].error
+        )
+    logger.info("deliveries.accepted_batch items=%s new=%s", len(items), len(new))
+    return results
+
+
+class _BatchMemo:
+    """What items of one batch share: customers by slug, deliveries already holding their keys,
+    and the first item of each key."""
+
+    def __init__(self, api_key: ApiKey | None, items: list[dict]):
+        self.api_key = api_key
+        self.customers: dict[str, Customer | APIException] = {}
+        keys = {item["idempotency_key"] for item in items if item.get("idempotency_key")}
+        self.existing = _existing_for_keys(api_key, keys)
+        self.first_with_key: dict[str, int] = {}
+        self.fingerprints: dict[int, str] = {}
+        self.repeats: dict[int, int] = {}
+
+    def delivery_for(self, index: int, item: dict) -> Delivery | BatchItemResult | None:
+        key, not_before = item.get("idempotency_key"), item.get("not_before")
+        fingerprint = _fingerprint(item["customer"], item["action"], item["input"], not_before)
+        self.fingerprints[index] = fingerprint
+        if key in self.existing:
+            delivery, replayed = _replay(self.existing[key], fingerprint, self.api_key)
+            return BatchItemResult(delivery=delivery, replayed=replayed)
+        if key in self.first_with_key:
+            first = self.first_with_key[key]
+            if self.fingerprints[first] != fingerprint:
+                raise IdempotencyKeyReused(
+                    {"idempotency_key": [f"Item {first} of this batch used this key."]}
+                )
+            self.repeats[index] = first
+            return None
+        call = action_prepare(
+            customer=self._customer(item["customer"]), action=item["action"], input=item["input"]
+        )
+        if key:
+            self.first_with_key[key] = index
+        return _new_delivery(
+            call,
+            customer=self._customer(item["customer"]),
+            api_key=self.api_key,
+            action=item["action"],
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            not_before=not_before,
+        )
+
+    def _customer(self, slug: str) -> Customer:
+        if slug not in self.customers:
+            try:
+                self.customers[slug] = _active_customer(self.api_key, slug)
+            except APIException as exc:
+                self.customers[slug] = exc
+        found = self.customers[slug]
+        if isinstance(found, APIException):
+            raise found
+        return found
+
+
+def _stored(api_key, new: list[tuple[int, Delivery]], fingerprints: dict, *, atomic: bool):
+    """Insert the batch's new deliveries in one statement; when a key was taken meanwhile, an
+    atomic batch is a 409 and another inserts item by item, answering that item as a replay."""
+    try:
+        with transaction.atomic():
+            Delivery.objects.bulk_create([delivery for _, delivery in new])
+    except IntegrityError:
+        if atomic:
+            raise ProblemConflict(
+                "An Idempotency-Key of this batch was taken while it was stored; retry it."
+            ) from None
+        for index, delivery in new:
+            yield index, _stored_one(api_key, delivery, fingerprints[index])
+        return
+    for index, delivery in new:
+        yield index, BatchItemResult(delivery=delivery)
+
+
+def _stored_one(api_key, delivery: Delivery, fingerprint: str) -> BatchItemResult:
+    try:
+        with transaction.atomic():
+            insert_one(delivery)
+    except IntegrityError:
+        try:
+            existing, replayed = _replay_raced(api_key, delivery.idempotency_key, fingerprint)
+        except APIException as exc:
+            return BatchItemResult(error=exc)
+        return BatchItemResult(delivery=existing, replayed=replayed)
+    return BatchItemResult(delivery=delivery)
+
+
+def _error_detail(error: APIException):
+    return error.detail if isinstance(error, ValidationError) else {"detail": [str(error.detail)]}
+
+
+def _existing_for_keys(api_key: ApiKey | None, keys: set[str]) -> dict[str, Delivery]:
+    if not keys:
+        return {}
+    found = Delivery.objects.filter(api_key=api_key, idempotency_key__in=keys).order_by()
+    return {delivery.idempotency_key: delivery for delivery in found}
 
 
 _BY_IDEMPOTENCY_KEY = PreparedRead(
@@ -105,10 +268,11 @@ def _validate_idempotency_key(idempotency_key: str | None) -> None:
         )
 
 
-def _fingerprint(*, customer: str, action: str, input: dict) -> str:
-    canonical = json.dumps(
-        {"customer": customer, "action": action, "input": input}, sort_keys=True, default=str
-    )
+def _fingerprint(customer: str, action: str, input: dict, not_before: datetime | None) -> str:
+    request = {"customer": customer, "action": action, "input": input}
+    if not_before is not None:  # absent before scheduling existed: older fingerprints hold
+        request["not_before"] = not_before.astimezone(UTC).isoformat()
+    canonical = json.dumps(request, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -137,7 +301,7 @@ def _active_customer(api_key: ApiKey | None, slug: str) -> Customer:
     return customer
 
 
-def _store(
+def _new_delivery(
     call: PreparedCall,
     *,
     customer: Customer,
@@ -145,17 +309,10 @@ def _store(
     action: str,
     idempotency_key: str | None,
     fingerprint: str,
+    not_before: datetime | None,
 ) -> Delivery:
-    """Create the delivery row; raises IntegrityError when its Idempotency-Key is taken."""
-    policy = retry_policy(call.provider_key, call.integration)
-    # While its customer has fewer deliveries queued or in flight than a cluster has workers
-    # (one is likely idle), a delivery goes to the broker at once, as a task of its own: the
-    # lowest latency. Beyond that the relay takes it on its next pass, in batches (a task per
-    # batch costs a worker far less per delivery than a task each, so a steady stream does not
-    # back up behind single-delivery tasks) and in turn with other customers' work.
-    in_broker_limit = min(settings.Q_CLUSTER["workers"], settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT)
-    direct = _customer_queued(customer.pk, up_to=in_broker_limit) < in_broker_limit
-    delivery = Delivery(
+    now = timezone.now()
+    return Delivery(
         customer=customer,
         api_key=api_key,
         action=action,
@@ -165,10 +322,25 @@ def _store(
         input=call.input,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
-        attempt_limit=policy.max_attempts,
-        next_attempt_at=timezone.now(),
-        enqueued_until=enqueued_until() if direct else None,
+        attempt_limit=retry_policy(call.provider_key, call.integration).max_attempts,
+        next_attempt_at=max(now, not_before) if not_before else now,
     )
+
+
+def _store(delivery: Delivery) -> None:
+    """Insert the delivery; raises IntegrityError when its Idempotency-Key is taken.
+
+    While its customer has fewer deliveries queued or in flight than a cluster has workers
+    (one is likely idle), a delivery due now goes to the broker at once, as a task of its own:
+    the lowest latency. Beyond that, and when it is scheduled, the relay takes it when due, in
+    batches (a task per batch costs a worker far less per delivery than a task each, so a
+    steady stream does not back up behind single-delivery tasks) and in turn with other
+    customers' work."""
+    in_broker_limit = min(settings.Q_CLUSTER["workers"], settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT)
+    direct = delivery.next_attempt_at <= timezone.now() and (
+        _customer_queued(delivery.customer_id, up_to=in_broker_limit) < in_broker_limit
+    )
+    delivery.enqueued_until = enqueued_until() if direct else None
     if transaction.get_connection().in_atomic_block:
         # In the caller's transaction (fan-out) a savepoint keeps a taken Idempotency-Key from
         # breaking it; alone, the INSERT commits itself, without BEGIN and COMMIT round trips.
@@ -178,7 +350,6 @@ def _store(
         insert_one(delivery)
     if direct:
         transaction.on_commit(lambda: DELIVERIES.enqueue([delivery.pk]))
-    return delivery
 
 
 _CUSTOMER_QUEUED = PreparedRead(

@@ -24,6 +24,8 @@ def test_api_bench_stores_every_accepted_delivery():
             "2",
             "--workers",
             "1",
+            "--batch",
+            "5",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -34,3 +36,5 @@ def test_api_bench_stores_every_accepted_delivery():
     accepted, stored = map(int, re.search(r"accepted (\d+)  stored (\d+)", result.stdout).groups())
     assert accepted == stored > 0
     assert re.search(r"^accept\+key .* ratio [\d.]+$", result.stdout, re.M), result.stdout
+    batch_line = r"^batch of 5 .* errors 0 .*x single POSTs$"
+    assert re.search(batch_line, result.stdout, re.M), result.stdout

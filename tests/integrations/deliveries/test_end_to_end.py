@@ -3,6 +3,8 @@ provider server, on whichever database and broker the suite runs with (SQLite + 
 PostgreSQL + Redis). The test process only prepares rows and talks HTTP."""
 
 import os
+import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -86,6 +88,41 @@ def test_400_dead_letters_at_once_and_api_retry_succeeds(stack, client_for, fake
     detail = wait_finished(stack, client_for, delivery_id)
     assert detail["status"] == "succeeded"
     assert [a["trigger"] for a in detail["attempts"]] == ["auto", "manual"]
+
+
+def test_a_scheduled_delivery_arrives_within_about_a_second_of_its_time(
+    stack, client_for, fake_provider
+):
+    when = time.time() + 2
+    body = {
+        "customer": "acme",
+        "action": "workflow.proceed",
+        "input": {"item": CARD, "to": "done"},
+        "not_before": datetime.fromtimestamp(when, UTC).isoformat(),
+    }
+    response = client_for.post(f"{stack.web_url}/api/v1/deliveries/", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    detail = wait_finished(stack, client_for, response.json()["id"])
+    assert detail["status"] == "succeeded", detail
+    [sent] = fake_provider.journal("/trello/1/cards/")
+    assert when - 0.05 <= sent["at"] <= when + 1.5, sent["at"] - when
+
+
+def test_a_batch_is_delivered_item_by_item(stack, client_for, fake_provider):
+    items = [
+        {"customer": "acme", "action": "workflow.proceed", "input": {"item": CARD, "to": stage}}
+        for stage in ("review", "done", "review")
+    ]
+    response = client_for.post(
+        f"{stack.web_url}/api/v1/deliveries/batch/", json={"items": items}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [202, 202, 202]
+    details = [wait_finished(stack, client_for, r["id"]) for r in results]
+    assert [d["status"] for d in details] == ["succeeded"] * 3
+    assert len(fake_provider.journal("/trello/1/cards/")) == 3
 
 
 def test_killed_worker_mid_send_completes_after_the_lease(stack, client_for, fake_provider):
