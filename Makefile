@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml clients/python/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format install browser migrate demo clean
+.PHONY: run test lint format install browser migrate demo clean screenshots
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ run: install
 	DEBUG=true $(BIN)/python manage.py seed_demo --key-file var/demo-api-key
 	@DEBUG=true $(BIN)/python manage.py welcome --key-file var/demo-api-key
 	DEBUG=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start web worker dispatcher fakeprovider
+
+# Every admin screen, opened in Chromium against seeded test data, saved as a PNG.
+screenshots: install browser
+	@mkdir -p var/screenshots
+	SWITCHYARD_SCREENSHOTS_DIR=$(CURDIR)/var/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/browser/test_screenshots.py
+	@echo "Screenshots in var/screenshots/"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

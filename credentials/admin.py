@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from config.admin_tools import confirmed_action
+from config.admin_tools import WideListMixin, confirmed_action, when
 from credentials import services
 from credentials.forms import CredentialCreateForm, CredentialRotateForm, ProviderChoiceForm
 from credentials.models import Credential, CredentialAuditEntry, CredentialVersion
@@ -68,12 +68,13 @@ class CredentialAuditInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(WideListMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "label",
         "current_hint",
         "rotated_at",
+        "last_used",
         "in_grace",
         "allow_cross_region",
         "enabled",
@@ -116,12 +117,17 @@ class CredentialAdmin(admin.ModelAdmin):
         ]
         return f"v{current[0].version} {current[0].hint}" if current else "none"
 
+    @admin.display(description="Last used")
+    def last_used(self, credential):
+        used = [v.last_used_at for v in credential.versions.all() if v.last_used_at]
+        return max(used) if used else "-"
+
     @admin.display(description="Previous still in grace")
     def in_grace(self, credential):
         now = timezone.now()
         return (
             ", ".join(
-                f"v{v.version} until {v.grace_until:%Y-%m-%d %H:%M}"
+                f"v{v.version} until {when(v.grace_until)}"
                 for v in credential.versions.all()
                 if v.state == CredentialVersion.State.PREVIOUS and v.grace_until > now
             )

@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
+from config.admin_tools import confirmed_action
+from customers.lifecycle import customer_erase
 from customers.models import ApiKey, ApiKeyAuditEntry, Customer, Region
 from customers.services import (
     ApiKeyScopeInvalid,
@@ -31,6 +33,38 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name"]
     list_select_related = ["region"]
     readonly_fields = ["created_at", "updated_at"]
+    actions = ["erase_customers"]
+
+    @admin.action(permissions=["delete"], description="Erase the data of selected customers")
+    def erase_customers(self, request, queryset):
+        def perform(customers) -> int:
+            for customer in customers:
+                report = customer_erase(slug=customer.slug, actor=request.user)
+                rows = sum(report.counts.values())
+                self.log_change(request, customer, f"Erased the customer's data ({rows} rows).")
+                if report.busy:
+                    self.message_user(
+                        request,
+                        f"{customer}: {sum(report.busy.values())} rows in flight were left to "
+                        "their worker; erase again once they have finished.",
+                        messages.WARNING,
+                    )
+            return len(customers)
+
+        return confirmed_action(
+            self,
+            request,
+            queryset,
+            action="erase_customers",
+            question="Erase the data of these customers?",
+            explanation="Their credentials are revoked and destroyed, their API keys revoked, "
+            "their integrations, endpoints and subscriptions deactivated, and the inputs, "
+            "payloads, bodies and errors of their deliveries and events deleted; ids, times, "
+            "statuses and actions stay for the audit trail. This cannot be undone.",
+            describe=str,
+            perform=perform,
+            done=("Erased the data of %d customer.", "Erased the data of %d customers."),
+        )
 
 
 class ApiKeyForm(forms.ModelForm):

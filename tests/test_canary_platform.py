@@ -5,6 +5,7 @@ form of any of them is in the database, the logs, an API response or an admin pa
 one response that shows a subscription secret by design (its creation)."""
 
 import base64
+import io
 import logging
 import uuid
 from urllib.parse import quote, quote_plus
@@ -12,10 +13,13 @@ from urllib.parse import quote, quote_plus
 import pytest
 from django.db import connection
 
+from config.logging import structured_formatter
+from integrations.dashboard.rollups import dashboard_rollup
 from integrations.deliveries.services import deliveries_relay_due
 from tests.credentials.test_canary import _database_dump
 from tests.integrations.providers.helpers import fixture_bytes
 from tests.webhooks.conftest import SERVER, as_meta, signed_headers
+from webhooks.models import WebhookEndpoint
 from webhooks.services import inbound_events_relay_due
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +47,11 @@ def test_canaries_are_found_nowhere(
     caplog.set_level(logging.DEBUG)
     connection.force_debug_cursor = True  # SQL and its parameters are logged too
     seen: list[tuple[str, bytes]] = []
+    # The logs also as production writes them: JSON lines, bound ids and extras included.
+    json_logs = io.StringIO()
+    json_handler = logging.StreamHandler(json_logs)
+    json_handler.setFormatter(structured_formatter("json"))
+    logging.getLogger().addHandler(json_handler)
 
     def keep(where, response, expect=None):
         if expect is not None:
@@ -159,24 +168,41 @@ def test_canaries_are_found_nowhere(
         events = keep("list events", api.get("/api/v1/inbound-events/")).json()["results"]
         assert [e["status"] for e in events] == ["processed"]
         keep("event detail", api.get(f"/api/v1/inbound-events/{events[0]['id']}/"))
-        keep("list subscriptions", api.get("/api/v1/subscriptions/"))
+        subscriptions = keep("list subscriptions", api.get("/api/v1/subscriptions/")).json()
         keep("list credentials", api.get("/api/v1/credentials/"))
+        # The console's health pages and lists show request and response data too.
+        health_pages = [
+            f"webhooks/subscription/{s['id']}/change/" for s in subscriptions["results"]
+        ] + [f"webhooks/webhookendpoint/{e.pk}/change/" for e in WebhookEndpoint.objects.all()]
+        dashboard_rollup()  # notes the attempts
+        dashboard_rollup()  # rolls them up for the dashboard's figures
         for page in (
+            "?window=1h",
+            "?window=7d",
+            "integrations/processheartbeat/",
             "integrations/delivery/",
+            "integrations/deadletter/",
+            "integrations/circuitbreaker/",
             f"webhooks/inboundevent/{events[0]['id']}/change/",
             "webhooks/subscription/",
             "webhooks/webhookendpoint/",
             "credentials/credential/",
+            f"customers/customer/{acme.pk}/change/",
+            f"oauth/connect/{acme.pk}/",
+            *health_pages,
         ):
             keep(f"admin {page}", admin_client.get(f"/admin/{page}"))
         dump = _database_dump()
     finally:
         connection.force_debug_cursor = False
+        logging.getLogger().removeHandler(json_handler)
 
     sent = fake_provider.journal()
     assert any(token in str(r["query"]) for r in sent), "the token did reach the provider"
     assert any("webhook-signature" in {k.lower() for k in r["headers"]} for r in sent)
     logs = "\n".join([caplog.text] + [f"{r.getMessage()} {r.args!r}" for r in caplog.records])
+    assert '"event": "deliveries.attempted"' in json_logs.getvalue()
+    logs += json_logs.getvalue()
     places = [("database dump", dump), ("logs", logs.encode()), *seen]
     for secret in (token, token + "-2", app_secret, subscription_secret):
         for form in _forms(secret):

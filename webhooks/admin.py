@@ -1,24 +1,39 @@
-"""Inbound event log and dead letters (read-only, bulk Replay behind a confirmation and the
-``replay_inboundevent`` permission), endpoints with their receive URL, and subscriptions whose
-secret is shown once, on the page that created or rotated it, and never again."""
+"""Inbound event log and dead letters (read-only; Replay behind a confirmation and the
+``replay_inboundevent`` permission), endpoints and subscriptions with health pages (receive
+URL, volume, success rate, recent failures; pause / resume; send test event), and
+subscriptions whose secret is shown once, on the page that created or rotated it, and never
+again. Operator actions are audited in the admin log (config/admin_tools.audit)."""
 
 import json
+from datetime import timedelta
 
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
-from django.views.decorators.debug import sensitive_variables
 
-from config.admin_tools import ReadOnlyAdminMixin, confirmed_action, field_names
-from credentials.exceptions import CredentialConflict
-from webhooks import selectors, services
-from webhooks.models import DeadInboundEvent, InboundEvent, Subscription, WebhookEndpoint
+from config.admin_filters import DateRangeFilter
+from config.admin_lists import LargeTableMixin
+from config.admin_tools import (
+    ReadOnlyAdminMixin,
+    WideListMixin,
+    audit,
+    audit_trail,
+    change_url,
+    confirmed_action,
+    field_names,
+    object_action,
+)
+from integrations.deliveries.admin import status_badge
+from integrations.deliveries.admin_filters import provider_filter
+from webhooks import admin_forms, admin_health, selectors, services
+from webhooks.admin_subscriptions import SubscriptionAdmin
+from webhooks.models import DeadInboundEvent, EndpointSource, InboundEvent, WebhookEndpoint
+from webhooks.services.endpoints import endpoint_active_set
 
 __all__ = (
     "DeadInboundEventAdmin",
@@ -27,45 +42,157 @@ __all__ = (
     "WebhookEndpointAdmin",
 )
 
+LAST_RECEIVED_WINDOW = timedelta(hours=24)
 
-class WebhookEndpointForm(forms.ModelForm):
-    def clean(self):
-        cleaned = super().clean()
-        services.endpoint_tolerance_check(
-            provider=cleaned.get("provider", ""),
-            tolerance_seconds=cleaned.get("tolerance_seconds"),
-        )
-        return cleaned
+
+def _endpoint_label(endpoint: WebhookEndpoint) -> str:
+    return f"{endpoint.provider} · {endpoint.customer.slug}"
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    form = WebhookEndpointForm
-    list_display = ["public_id", "customer", "provider", "active", "rejected_signatures"]
-    list_filter = ["provider", "active"]
+class WebhookEndpointAdmin(WideListMixin, admin.ModelAdmin):
+    form = admin_forms.WebhookEndpointForm
+    change_form_template = "admin/webhooks/webhookendpoint/change_form.html"
+    list_filter = ["provider", "active", "customer"]
+    search_fields = ["=public_id", "customer__slug", "provider"]
+    list_select_related = ["customer"]
     fields = [
         "customer",
         "provider",
+        "source",
         "credential",
+        "source_config",
+        "source_credential",
         "active",
         "tolerance_seconds",
-        "receive_url",
         "rejected_signatures",
         "last_rejected_at",
+        "source_seen_at",
+        "source_error",
+        "source_state",
     ]
-    readonly_fields = ["receive_url", "rejected_signatures", "last_rejected_at"]
-    raw_id_fields = ["credential"]
+    readonly_fields = [
+        "rejected_signatures",
+        "last_rejected_at",
+        "source_seen_at",
+        "source_error",
+        "source_state",
+    ]
+    raw_id_fields = ["credential", "source_credential"]
 
-    @admin.display(description="Receive URL")
-    def receive_url(self, endpoint):
-        if endpoint.pk is None:
-            return "Shown once saved."
-        return format_html("<code>{}</code>", selectors.endpoint_receive_url(endpoint=endpoint))
+    def get_readonly_fields(self, request, obj=None):
+        # How events arrive is chosen once: a webhook endpoint's URL was given to a provider.
+        readonly = super().get_readonly_fields(request, obj)
+        return [*readonly, "source"] if obj is not None else readonly
+
+    def get_queryset(self, request):
+        # Bounded to a recent window: a quiet endpoint must not cost a scan of every event.
+        recent = InboundEvent.objects.filter(
+            endpoint=OuterRef("pk"), received_at__gte=timezone.now() - LAST_RECEIVED_WINDOW
+        ).order_by("-received_at")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(last_received=Subquery(recent.values("received_at")[:1]))
+        )
+
+    def get_list_display(self, request):
+        @admin.display(description="Receive URL")
+        def receive_url(endpoint):
+            if endpoint.source != EndpointSource.WEBHOOK:
+                return endpoint.get_source_display()
+            return format_html(
+                "<code>{}</code>",
+                selectors.endpoint_receive_url(endpoint=endpoint, request=request),
+            )
+
+        return [
+            "public_id",
+            "customer",
+            "provider",
+            "state",
+            receive_url,
+            "last_received_at",
+            "rejected_signatures",
+            "last_rejected_at",
+        ]
+
+    @admin.display(description="State", ordering="active")
+    def state(self, endpoint):
+        return status_badge(
+            "ok" if endpoint.active else "paused", "Active" if endpoint.active else "Paused"
+        )
+
+    @admin.display(description="Last received (24 h)", ordering="last_received")
+    def last_received_at(self, endpoint):
+        return endpoint.last_received or "-"
+
+    def has_pause_permission(self, request):
+        return request.user.has_perm("webhooks.change_webhookendpoint")
+
+    def get_urls(self):
+        view, name = self.admin_site.admin_view, "webhooks_webhookendpoint"
+        return [
+            path("<int:pk>/pause/", view(self.pause_view), name=f"{name}_pause"),
+            path("<int:pk>/resume/", view(self.resume_view), name=f"{name}_resume"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        endpoint = self.get_object(request, object_id)
+        if endpoint is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "health": admin_health.endpoint_health(endpoint),
+                "receive_url": selectors.endpoint_receive_url(endpoint=endpoint, request=request),
+                "audit_entries": audit_trail(endpoint),
+                "can_pause": self.has_pause_permission(request),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _set_active(self, request, pk, active: bool):
+        endpoint = get_object_or_404(WebhookEndpoint, pk=pk)
+        verb = "Resume" if active else "Pause"
+
+        def perform(reason):
+            changed = endpoint_active_set(endpoint=endpoint, active=active)
+            audit(request, [endpoint], f"{verb}d the endpoint.", reason)
+            return f"{verb}d {_endpoint_label(endpoint)}." if changed else "Nothing to change."
+
+        return object_action(
+            self,
+            request,
+            endpoint,
+            allowed=self.has_pause_permission(request),
+            title=f"{verb} the endpoint {_endpoint_label(endpoint)}?",
+            explanation="A paused endpoint answers 404, so the provider keeps its webhooks and "
+            "retries later (within a few seconds of the change)."
+            if not active
+            else "The receive URL accepts the provider's webhooks again.",
+            perform=perform,
+        )
+
+    def pause_view(self, request, pk):
+        return self._set_active(request, pk, active=False)
+
+    def resume_view(self, request, pk):
+        return self._set_active(request, pk, active=True)
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
         try:
+            if obj.source != EndpointSource.WEBHOOK:
+                created = services.endpoint_source_create(
+                    customer=obj.customer,
+                    provider=obj.provider,
+                    source=obj.source,
+                    source_config=obj.source_config,
+                    source_credential=obj.source_credential,
+                    active=obj.active,
+                )
+                obj.pk, obj.public_id = created.pk, created.public_id
+                return
             created = services.endpoint_create(
                 customer=obj.customer,
                 provider=obj.provider,
@@ -78,20 +205,29 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         obj.pk, obj.public_id = created.pk, created.public_id
 
 
-class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InboundEventAdmin(LargeTableMixin, WideListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    change_form_template = "admin/webhooks/inboundevent/change_form.html"
     list_display = [
         "id",
         "received_at",
         "provider",
-        "endpoint",
+        "endpoint_label",
         "type",
-        "status",
+        "status_badge",
         "signature_version",
         "attempts",
+        "error_excerpt",
     ]
-    list_filter = ["status", "provider", "signature_version"]
-    search_fields = ["external_id", "type"]
-    date_hierarchy = "received_at"
+    # Choices from the registry and the small endpoint table; no SELECT DISTINCT over events
+    # (signature versions are still searchable by the event's page).
+    list_filter = [
+        "status",
+        provider_filter("provider"),
+        "endpoint__customer",
+        ("received_at", DateRangeFilter),
+    ]
+    search_fields = ["=external_id", "type", "error"]
+    list_select_related = ["endpoint__customer"]
     fields = [
         ("provider", "endpoint", "status"),
         ("external_id", "type", "signature_version"),
@@ -104,6 +240,18 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = field_names(fields)
     actions = ["replay"]
+
+    @admin.display(description="Endpoint", ordering="endpoint")
+    def endpoint_label(self, event):
+        return _endpoint_label(event.endpoint)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, event):
+        return status_badge(event.status, event.get_status_display())
+
+    @admin.display(description="Error")
+    def error_excerpt(self, event):
+        return Truncator(event.error).chars(120) or "-"
 
     @admin.display(description="Headers")
     def headers_pretty(self, event):
@@ -118,13 +266,57 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html("<pre>{}</pre>", json.dumps(event.envelope, indent=2))
 
     def has_replay_permission(self, request):
-        opts = InboundEvent._meta
-        codename = get_permission_codename("replay", opts)
-        return request.user.has_perm(f"{opts.app_label}.{codename}")
+        return request.user.has_perm("webhooks.replay_inboundevent")
+
+    def get_urls(self):
+        opts = self.model._meta
+        replay = self.admin_site.admin_view(self.replay_view)
+        name = f"{opts.app_label}_{opts.model_name}_replay"
+        return [path("<int:pk>/replay/", replay, name=name), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        event = self.get_object(request, object_id)
+        if event is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "fan_out": admin_health.event_deliveries(event),
+                "endpoint_url": change_url(event.endpoint),
+                "audit_entries": audit_trail(event),
+                "can_replay": self.has_replay_permission(request),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def replay_view(self, request, pk):
+        event = get_object_or_404(InboundEvent, pk=pk)
+
+        def perform(reason):
+            count = services.inbound_events_replay(queryset=InboundEvent.objects.filter(pk=pk))
+            audit(request, [event], "Replayed the event.", reason)
+            return f"Replaying event #{pk}." if count else "Nothing to replay."
+
+        return object_action(
+            self,
+            request,
+            event,
+            allowed=self.has_replay_permission(request),
+            title=f"Replay event #{event.pk}?",
+            explanation="It is normalised again and fanned out to the subscriptions that match "
+            "it now, with a fresh retry budget.",
+            perform=perform,
+        )
 
     @admin.action(description="Replay selected events", permissions=["replay"])
     def replay(self, request, queryset):
         count = queryset.count()
+
+        def perform(events):
+            events = list(events)
+            replayed = services.inbound_events_replay(
+                queryset=InboundEvent.objects.filter(pk__in=[e.pk for e in events])
+            )
+            audit(request, events, "Replayed the event.", request.POST.get("reason", "").strip())
+            return replayed
+
         return confirmed_action(
             self,
             request,
@@ -138,8 +330,9 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 f"({e.get_status_display()})"
                 + (f": {Truncator(e.error).chars(100)}" if e.error else "")
             ),
-            perform=lambda events: services.inbound_events_replay(queryset=events),
+            perform=perform,
             done=("Replaying %d event.", "Replaying %d events."),
+            ask_reason=True,
         )
 
 
@@ -148,117 +341,17 @@ admin.site.register(InboundEvent, InboundEventAdmin)
 
 @admin.register(DeadInboundEvent)
 class DeadInboundEventAdmin(InboundEventAdmin):
-    list_display = ["id", "received_at", "provider", "endpoint", "type", "attempts", "error"]
-    list_filter = ["provider"]
-
-
-@admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["id", "url", "event_types", "customer", "active", "disabled_reason"]
-    list_filter = ["active"]
-    fields = ["url", "event_types", "customer", "allow_private", "active", "secret_versions"]
-    readonly_fields = ["secret_versions"]
-
-    @admin.display(description="Signing secrets")
-    def secret_versions(self, subscription):
-        if subscription.pk is None:
-            return "Generated on save and shown once."
-        credential = subscription.signing_credential
-        versions = credential.versions.order_by("-version") if credential else []
-        rows = [
-            f"v{v.version} {v.hint} "
-            + (
-                f"{v.state} until {v.grace_until:%Y-%m-%d %H:%M}"
-                if v.state == v.State.PREVIOUS and v.grace_until
-                else v.state
-            )
-            for v in versions
-        ] or ["none"]
-        url = reverse("admin:webhooks_subscription_rotate", args=[subscription.pk])
-        return format_html(
-            "{}<br><a class='button' href='{}'>Rotate secret</a>", "; ".join(rows), url
-        )
-
-    def get_urls(self):
-        rotate = self.admin_site.admin_view(self.rotate_view)
-        return [
-            path("<int:pk>/rotate/", rotate, name="webhooks_subscription_rotate"),
-            *super().get_urls(),
-        ]
-
-    def has_rotate_permission(self, request):
-        opts = Subscription._meta
-        return request.user.has_perm(f"{opts.app_label}.rotate_subscription_secret")
-
-    @sensitive_variables("secret")
-    def add_view(self, request, form_url="", extra_context=None):
-        return super().add_view(request, form_url, extra_context)
-
-    @sensitive_variables("secret")
-    def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            services.subscription_owner_sync(subscription=obj)
-            return
-        try:
-            created, secret = services.subscription_create(
-                url=obj.url,
-                event_types=obj.event_types,
-                allow_private=obj.allow_private,
-                customer=obj.customer,
-                created_by=request.user,
-            )
-        except ValidationError as exc:
-            raise PermissionDenied(exc.messages) from exc
-        obj.pk = created.pk
-        request._subscription_secret = secret
-
-    def response_add(self, request, obj, post_url_continue=None):
-        # The secret is rendered into this one response, never stored in messages or sessions.
-        return self._show_secret(request, obj, request._subscription_secret, "created")
-
-    @sensitive_variables("secret")
-    def rotate_view(self, request, pk):
-        if not self.has_rotate_permission(request):
-            raise PermissionDenied
-        subscription = get_object_or_404(Subscription, pk=pk)
-        if request.method == "POST":
-            try:
-                grace = int(request.POST.get("grace_seconds", services.DEFAULT_GRACE_SECONDS))
-                secret = services.subscription_rotate_secret(
-                    subscription=subscription, grace_seconds=grace, created_by=request.user
-                )
-            except (ValueError, ValidationError):
-                self.message_user(
-                    request, "Give a grace period in seconds (0 to 7 days).", messages.ERROR
-                )
-            except CredentialConflict as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.log_change(request, subscription, "Rotated the signing secret.")
-                return self._show_secret(request, subscription, secret, "rotated")
-        return TemplateResponse(
-            request,
-            "admin/webhooks/rotate_secret.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": Subscription._meta,
-                "subscription": subscription,
-                "default_grace": services.DEFAULT_GRACE_SECONDS,
-            },
-        )
-
-    def _show_secret(self, request, subscription, secret, verb):
-        response = TemplateResponse(
-            request,
-            "admin/webhooks/show_secret.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": Subscription._meta,
-                "subscription": subscription,
-                "secret": secret,
-                "verb": verb,
-            },
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+    list_display = [
+        "id",
+        "received_at",
+        "provider",
+        "endpoint_label",
+        "type",
+        "attempts",
+        "error_excerpt",
+    ]
+    list_filter = [
+        provider_filter("provider"),
+        "endpoint__customer",
+        ("received_at", DateRangeFilter),
+    ]

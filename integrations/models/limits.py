@@ -45,7 +45,15 @@ class CircuitBreaker(models.Model):
         help_text="Deliveries that failed in the current run of consecutive failures; the "
         "breaker opens when enough distinct ones did, so one delivery's retries alone never do.",
     )
-    opened_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(
+        null=True, blank=True, help_text="Start of the current cool-off (a failed probe renews it)."
+    )
+    first_opened_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it opened after being closed: kept while probes fail, so an operator "
+        "sees how long the provider has been down.",
+    )
     open_until = models.DateTimeField(
         null=True, blank=True, help_text="End of the cool-off; then one probe is let through."
     )

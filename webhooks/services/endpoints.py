@@ -9,7 +9,7 @@ from integrations.providers.types import CredentialPurpose
 from integrations.registry import ProviderNotRegistered, get_provider
 from webhooks.models import WebhookEndpoint
 
-__all__ = ("endpoint_create", "endpoint_tolerance_check")
+__all__ = ("endpoint_active_set", "endpoint_create", "endpoint_tolerance_check")
 
 
 def endpoint_tolerance_check(*, provider: str, tolerance_seconds: int | None) -> None:
@@ -61,3 +61,13 @@ def endpoint_create(
         active=active,
         tolerance_seconds=tolerance_seconds,
     )
+
+
+def endpoint_active_set(*, endpoint: WebhookEndpoint, active: bool) -> bool:
+    """Pause (the receive URL answers 404, so the provider retries later) or resume an
+    endpoint; False when it already was so. The receiver notices within its cache time."""
+    updated = (
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).exclude(active=active).update(active=active)
+    )
+    endpoint.refresh_from_db()
+    return bool(updated)

@@ -20,6 +20,8 @@ from credentials.services import (
 )
 from customers.models import Customer
 from integrations import egress
+from integrations.models import OpsNotification
+from integrations.ops.services import ops_notify
 from integrations.providers.standard_webhooks import StandardWebhooksProvider
 from webhooks.models import Subscription
 
@@ -30,6 +32,7 @@ __all__ = (
     "subscription_deleted",
     "subscription_disable",
     "subscription_owner_sync",
+    "subscription_resume",
     "subscription_rotate_secret",
 )
 
@@ -175,3 +178,18 @@ def subscription_disable(*, subscription_id: int, reason: str) -> None:
         logger.warning(
             "webhooks.subscription_disabled subscription=%s reason=%s", subscription_id, reason
         )
+        ops_notify(
+            type=OpsNotification.Type.SUBSCRIPTION_DISABLED,
+            subject=f"subscription:{subscription_id}",
+            data={"subscription": subscription_id, "reason": reason[:200]},
+        )
+
+
+def subscription_resume(*, subscription: Subscription) -> bool:
+    """Send to a paused or disabled subscription again (an operator fixed the receiver).
+    False when it was already active."""
+    updated = Subscription.objects.filter(pk=subscription.pk, active=False).update(
+        active=True, disabled_at=None, disabled_reason=""
+    )
+    subscription.refresh_from_db()
+    return bool(updated)

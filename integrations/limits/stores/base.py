@@ -93,6 +93,11 @@ class LimitStore(Protocol):
     ) -> str | None:
         """Count a call's result; returns the new state when this result changed it."""
 
+    def breaker_control(self, provider: str, region: str, *, action: str, now: float) -> str:
+        """An operator's action: ``close`` the breaker (failures forgotten), or ``probe`` (an
+        open or half-open breaker's cool-off ends now, so the next send is its probe). Returns
+        the state before."""
+
 
 def as_datetime(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)

@@ -123,6 +123,7 @@ class DatabaseStore:
                 state=State.CLOSED,
                 failing_deliveries=[],
                 opened_at=None,
+                first_opened_at=None,
                 open_until=None,
                 probe_until=None,
             )
@@ -140,9 +141,30 @@ class DatabaseStore:
                 if len(breaker.failing_deliveries) >= threshold:
                     changed = State.OPEN
             if changed:
+                if breaker.state == State.CLOSED or breaker.first_opened_at is None:
+                    breaker.first_opened_at = as_datetime(now)
                 breaker.state = State.OPEN
                 breaker.opened_at = as_datetime(now)
                 breaker.open_until = as_datetime(now + cool_off)
                 breaker.probe_until = None
             breaker.save()
         return changed
+
+    def breaker_control(self, provider: str, region: str, *, action: str, now: float) -> str:
+        scope = CircuitBreaker.objects.filter(provider_key=provider, region=region)
+        with transaction.atomic():
+            breaker = scope.select_for_update().first()
+            if breaker is None:
+                return State.CLOSED
+            before = breaker.state
+            if action == "close":
+                breaker.state = State.CLOSED
+                breaker.failing_deliveries = []
+                breaker.opened_at = breaker.first_opened_at = None
+                breaker.open_until = breaker.probe_until = None
+            elif before != State.CLOSED:
+                breaker.state = State.OPEN
+                breaker.open_until = as_datetime(now)
+                breaker.probe_until = None
+            breaker.save()
+        return before

@@ -31,6 +31,7 @@ class RedisStore:
         self._admit = self.redis.register_script(_lua("admit"))
         self._cool_down = self.redis.register_script(_lua("cool_down"))
         self._breaker_record = self.redis.register_script(_lua("breaker_record"))
+        self._breaker_control = self.redis.register_script(_lua("breaker_control"))
 
     def _breaker_key(self, provider: str, region: str) -> str:
         return f"{self.prefix}breaker:{provider}:{region}"
@@ -96,6 +97,12 @@ class RedisStore:
         self._mirror(provider, region)
         return changed.decode()
 
+    def breaker_control(self, provider: str, region: str, *, action: str, now: float) -> str:
+        key = self._breaker_key(provider, region)
+        before = self._breaker_control(keys=[key, f"{key}:failing"], args=[action, repr(now)])
+        self._mirror(provider, region)
+        return before.decode()
+
     def _mirror(self, provider: str, region: str) -> None:
         key = self._breaker_key(provider, region)
         state = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
@@ -111,6 +118,7 @@ class RedisStore:
                 "state": state.get("state", State.CLOSED),
                 "failing_deliveries": failing,
                 "opened_at": epoch("opened_at"),
+                "first_opened_at": epoch("first_opened_at"),
                 "open_until": epoch("open_until"),
                 "probe_until": epoch("probe_until"),
                 "last_error": state.get("last_error", ""),
