@@ -10,6 +10,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
+from config.logging import log_format, logging_config, structlog_configure
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SWITCHYARD_VAR_DIR", str(BASE_DIR / "var")))
@@ -54,6 +55,7 @@ if SWITCHYARD_DEV_TOOLS:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    "config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
     "config.middleware.NulRefusedMiddleware",
@@ -162,6 +164,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Timestamps with seconds and time zone everywhere the admin shows one (config/formats/).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -205,6 +209,9 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.problem_responses",
+        "config.api.schema.idempotency_key_headers",
+        "config.api.schema.enum_filters",
+        "config.api.schema.request_bodies_required",
     ],
     # Detail routes take ids through config.api.routers' converter: 64-bit integers.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 0}},
@@ -282,6 +289,15 @@ SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS = env_int("SWITCHYARD_HTTP_SESSION_MAX_A
 # `host:port`, `host` or a CIDR range, e.g. "127.0.0.1:9100,selenium-hub:4444,10.20.0.0/16".
 SWITCHYARD_EGRESS_ALLOW = env_list("SWITCHYARD_EGRESS_ALLOW", [])
 
+# --- Retention ------------------------------------------------------------------------------
+# Days finished rows are kept before the dispatcher purges them in small batches (see
+# customers/lifecycle); 0 keeps that kind forever. Succeeded covers cancelled deliveries too,
+# dead covers dead inbound events; inbound is processed and ignored events.
+SWITCHYARD_RETAIN_SUCCEEDED_DAYS = env_int("SWITCHYARD_RETAIN_SUCCEEDED_DAYS", 30)
+SWITCHYARD_RETAIN_DEAD_DAYS = env_int("SWITCHYARD_RETAIN_DEAD_DAYS", 90)
+SWITCHYARD_RETAIN_INBOUND_DAYS = env_int("SWITCHYARD_RETAIN_INBOUND_DAYS", 30)
+SWITCHYARD_RETAIN_AUDIT_DAYS = env_int("SWITCHYARD_RETAIN_AUDIT_DAYS", 365)
+
 # --- Security (production) ------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SWITCHYARD_BEHIND_TLS_PROXY") else None
@@ -293,19 +309,40 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # urllib3 logs each request line, query string included, at DEBUG; Trello and GA4 put
-        # credentials there. It never logs below INFO, whatever LOG_LEVEL says.
-        "urllib3": {"level": "INFO"},
-    },
-}
+# --- Operational notifications ----------------------------------------------------------------
+# Breakers opening and closing, subscriptions disabled, dead letters rising, credentials used in
+# their last hours of grace, old master keys in use (integrations/ops): POSTed to this URL signed
+# with Standard Webhooks (secret: `manage.py ops_webhook_secret`), and/or emailed to these.
+SWITCHYARD_OPS_WEBHOOK_URL = env_str("SWITCHYARD_OPS_WEBHOOK_URL", "")
+SWITCHYARD_OPS_EMAILS = env_list("SWITCHYARD_OPS_EMAILS", [])
+# One notification per type and subject (a breaker, a credential version …) per window.
+SWITCHYARD_OPS_NOTIFY_WINDOW_SECONDS = env_int("SWITCHYARD_OPS_NOTIFY_WINDOW_SECONDS", 900)
+# Thresholds (0 turns a check off): dead letters within the window; hours before a grace period
+# ends while the previous version is still used; versions under an old master key.
+SWITCHYARD_OPS_DEAD_LETTERS_THRESHOLD = env_int("SWITCHYARD_OPS_DEAD_LETTERS_THRESHOLD", 10)
+SWITCHYARD_OPS_DEAD_LETTERS_WINDOW_MINUTES = env_int(
+    "SWITCHYARD_OPS_DEAD_LETTERS_WINDOW_MINUTES", 15
+)
+SWITCHYARD_OPS_GRACE_WARN_HOURS = env_int("SWITCHYARD_OPS_GRACE_WARN_HOURS", 24)
+SWITCHYARD_OPS_MASTER_KEY_MIN_VERSIONS = env_int("SWITCHYARD_OPS_MASTER_KEY_MIN_VERSIONS", 1)
+# How often the dispatcher checks those conditions.
+SWITCHYARD_OPS_CHECK_SECONDS = env_int("SWITCHYARD_OPS_CHECK_SECONDS", 60)
+
+# --- Metrics --------------------------------------------------------------------------------
+# Workers and the dispatcher serve the metrics they record (config/metrics_recorded.py) on this
+# port (0: not served); web serves /metrics. Give each process on one host a port of its own.
+SWITCHYARD_METRICS_PORT = env_int("SWITCHYARD_METRICS_PORT", 0)
+SWITCHYARD_METRICS_BIND = env_str("SWITCHYARD_METRICS_BIND", "127.0.0.1")
+# Where a worker's task processes write their metrics (prometheus-client multiprocess mode):
+# each worker in a directory of its own inside it (worker-<pid>), removed at a clean stop.
+SWITCHYARD_METRICS_DIR = Path(env_str("SWITCHYARD_METRICS_DIR", str(VAR_DIR / "metrics")))
+
+# --- Logs -----------------------------------------------------------------------------------
+# One JSON object per line (json, the default with DEBUG off) or readable lines (console), from
+# every process, Django's, gunicorn's and django-q2's lines included (config/logging.py).
+SWITCHYARD_LOG_FORMAT = log_format()
+LOGGING = logging_config(fmt=SWITCHYARD_LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+structlog_configure()
 
 # --- Credentials ----------------------------------------------------------------------------
 # Master keys of the credentials vault, independent of SECRET_KEY: comma-separated url-safe

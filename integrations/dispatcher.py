@@ -5,15 +5,16 @@ recovery, credential grace expiry), so the loop knows nothing about what it driv
 imports no app.
 """
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import structlog
 from django.conf import settings
 from django.db import close_old_connections
 from django_q.tasks import async_task
 
+from config.metrics_recorded import DISPATCH_STEP_DURATION
 from config.shutdown import StopRequest
 from integrations.heartbeats import heartbeat_record
 
@@ -26,7 +27,7 @@ __all__ = (
     "workers_probe",
 )
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 
 @dataclass
@@ -85,13 +86,14 @@ class Dispatcher:
                 continue
             step.next_run_at = now + step.every_seconds
             try:
-                step.run()
+                with DISPATCH_STEP_DURATION.labels(step.name).time():
+                    step.run()
             except Exception:
                 # One failing step (a locked database, a broker blip) must not stop the others.
-                logger.exception("dispatch.step_failed step=%s", step.name)
+                logger.exception("dispatch.step_failed", step=step.name)
 
     def run_forever(self) -> None:
-        logger.info("dispatch.started steps=%s", ",".join(s.name for s in self.steps))
+        logger.info("dispatch.started", steps=[s.name for s in self.steps])
         while not self._stop.is_set():
             self.run_due_steps()
             # A long-lived loop must drop connections the database closed or that errored.

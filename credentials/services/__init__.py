@@ -3,6 +3,11 @@
 re-encryption under a new master key."""
 
 from credentials.exceptions import CredentialConflict, CredentialNotConfigured
+from credentials.services.data_lifecycle import (
+    CREDENTIAL_AUDIT,
+    credential_destroy,
+    customer_credentials_erase,
+)
 from credentials.services.lifecycle import (
     DEFAULT_GRACE_SECONDS,
     MAX_GRACE_SECONDS,
@@ -24,6 +29,7 @@ from credentials.services.resolution import (
 from credentials.services.versions import version_decrypt
 
 __all__ = (
+    "CREDENTIAL_AUDIT",
     "DEFAULT_GRACE_SECONDS",
     "LAST_USED_RESOLUTION",
     "MAX_GRACE_SECONDS",
@@ -32,6 +38,7 @@ __all__ = (
     "ResolvedCredential",
     "credential_create",
     "credential_create_owned",
+    "credential_destroy",
     "credential_resolve",
     "credential_revoke",
     "credential_rotate",
@@ -40,5 +47,6 @@ __all__ = (
     "credential_version_mark_used",
     "credential_versions_expire",
     "credential_versions_reencrypt",
+    "customer_credentials_erase",
     "version_decrypt",
 )

@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from config.metrics import gauge_by_status, register_collector
 from integrations.deliveries.models import Delivery, DeliveryAttempt
+from integrations.models import CircuitBreaker
 
 __all__ = ("delivery_metrics",)
 
@@ -43,3 +44,15 @@ def delivery_metrics():
     for provider, outcome, n in recent:
         outcomes.add_metric([provider, outcome], n)
     yield outcomes
+
+    # The breakers' shared state (the table mirrors Redis too), whichever process changed it.
+    breakers = GaugeMetricFamily(
+        "switchyard_breaker_open",
+        "1 while the circuit breaker of a provider and region is open or half-open (probing).",
+        labels=["provider", "region"],
+    )
+    for provider, region, state in CircuitBreaker.objects.values_list(
+        "provider_key", "region", "state"
+    ):
+        breakers.add_metric([provider, region], 0 if state == CircuitBreaker.State.CLOSED else 1)
+    yield breakers

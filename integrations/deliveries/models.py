@@ -4,11 +4,17 @@ imports them), so their labels, tables and migrations are that app's."""
 import uuid
 
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
 
 from integrations.outbox.models import OutboxItem
 from integrations.providers.types import Outcome
 
-__all__ = ("DeadLetter", "Delivery", "DeliveryAttempt")
+__all__ = ("INBOUND_EVENT_REF", "SEND_ACTION", "DeadLetter", "Delivery", "DeliveryAttempt")
+
+# A fan-out delivery (the webhooks app's send operation) names the inbound event it sends in
+# its input; retention keeps an event while such a delivery is kept (webhooks/services).
+SEND_ACTION = "standard_webhooks.send"
+INBOUND_EVENT_REF = KeyTextTransform("event", "input")
 
 
 class Delivery(OutboxItem):
@@ -57,6 +63,14 @@ class Delivery(OutboxItem):
     )
     input = models.JSONField(help_text="Validated input, already in the provider's terms.")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_id = models.CharField(
+        max_length=128,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="X-Request-ID of the API request that created it; its attempts' log lines "
+        "carry it.",
+    )
     request_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the request body, for Idempotency-Key."
     )
@@ -92,6 +106,12 @@ class Delivery(OutboxItem):
                 fields=["customer", "status", "next_attempt_at"], name="delivery_customer_due"
             ),
             models.Index(fields=["status", "enqueued_until"], name="delivery_enqueued"),
+            # Which fan-out deliveries still refer to an inbound event (retention's check).
+            models.Index(
+                INBOUND_EVENT_REF,
+                condition=models.Q(action=SEND_ACTION),
+                name="delivery_inbound_event",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,16 +4,17 @@ of events per claim and transaction, paced so that the receivers keep their core
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from datetime import timedelta
 
+import structlog
 from django.db import transaction
 from django.utils import timezone
 
 from config.db import update_fields_many
 from config.json_limits import nul_escaped
+from config.metrics_recorded import INBOUND_PROCESSING_LATENCY
 from integrations.deliveries.retry import RetryPolicy, decide_retry
 from integrations.deliveries.services import delivery_create
 from integrations.outbox import transaction_spoilt, write_isolated
@@ -26,7 +27,7 @@ from webhooks.services.relay import INBOUND
 
 __all__ = ("OUTBOUND_ACTION", "inbound_events_process")
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 # Share of its time a processing task works; it pauses for the rest (see _Pace), leaving the
 # cores to the receivers: their tail latency is what a burst would otherwise raise.
@@ -127,7 +128,7 @@ def _fail(event: InboundEvent, exc: Exception) -> None:
         outcome, error = "terminal", f"Malformed payload: {exc}"
     else:
         outcome, error = "retryable", f"{exc.__class__.__name__}: {exc}"
-        logger.exception("webhooks.process_failed event=%s", event.pk)
+        logger.exception("webhooks.process_failed", event_id=event.pk, provider=event.provider)
     decision = decide_retry(
         policy=RetryPolicy(),
         attempt=event.attempts,
@@ -202,6 +203,7 @@ PROCESSED_FIELDS = (
     "headers",
     "attempts",
     "attempt_limit",
+    "received_at",  # the processing latency metric
     *OUTCOME_FIELDS,
 )
 
@@ -222,15 +224,20 @@ def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
     with INBOUND.heartbeat(event_ids, token):
         claimed, fanned = _process_claimed(event_ids, token)
     for event in claimed:
+        if event.processed_at and event.status in (Status.PROCESSED, Status.IGNORED):
+            INBOUND_PROCESSING_LATENCY.labels(event.provider).observe(
+                (event.processed_at - event.received_at).total_seconds()
+            )
         if event.status == Status.PROCESSED:
             logger.info(
-                "webhooks.processed event=%s type=%s fanned_out=%s",
-                event.pk,
-                event.type,
-                fanned[event.pk],
+                "webhooks.processed",
+                event_id=event.pk,
+                provider=event.provider,
+                type=event.type,
+                fanned_out=fanned[event.pk],
             )
         elif event.status == Status.IGNORED:
-            logger.info("webhooks.ignored event=%s", event.pk)
+            logger.info("webhooks.ignored", event_id=event.pk, provider=event.provider)
     return {event.pk: event.status for event in claimed}
 
 
@@ -259,7 +266,11 @@ def _process_claimed(event_ids: list[int], token) -> tuple[list[InboundEvent], d
             event.lease_token = event.lease_until = None
             loaded[event.pk] = _outcome(event)
             customer_id, customer = customers[event.endpoint_id]
-            fanned[event.pk] = _process(event, customer, receiving[customer_id], loaded[event.pk])
+            # The fan-out deliveries' log lines name the event they send.
+            with structlog.contextvars.bound_contextvars(event_id=event.pk, customer=customer):
+                fanned[event.pk] = _process(
+                    event, customer, receiving[customer_id], loaded[event.pk]
+                )
             claimed.append(event)
         # Those fanned out were written with their deliveries.
         settled = {event.pk for event in claimed if fanned[event.pk]}

@@ -3,10 +3,10 @@ Idempotency-Key with the delivery it first created."""
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -16,6 +16,7 @@ from rest_framework.exceptions import APIException, ValidationError
 
 from config.api.problems import ProblemConflict
 from config.db import PreparedRead, insert_one, one_or_none
+from config.request_id import current_request_id
 from customers.models import ApiKey, Customer
 from customers.selectors import customer_by_slug, customers_visible_to
 from integrations.deliveries.models import Delivery
@@ -33,7 +34,7 @@ __all__ = (
     "delivery_create",
 )
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
@@ -87,7 +88,11 @@ def delivery_create(
             raise
         return _replay_raced(api_key, idempotency_key, fingerprint)
     logger.info(
-        "deliveries.accepted delivery=%s customer=%s action=%s", delivery.pk, customer, action
+        "deliveries.accepted",
+        delivery_id=delivery.pk,
+        customer=customer,
+        provider=delivery.provider_key,
+        action=action,
     )
     return delivery, False
 
@@ -146,7 +151,7 @@ def deliveries_create_batch(
         results[index] = BatchItemResult(
             delivery=results[first].delivery, replayed=True, error=results[first].error
         )
-    logger.info("deliveries.accepted_batch items=%s new=%s", len(items), len(new))
+    logger.info("deliveries.accepted_batch", items=len(items), new=len(new))
     return results
 
 
@@ -322,6 +327,7 @@ def _new_delivery(
         input=call.input,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        request_id=current_request_id(),
         attempt_limit=retry_policy(call.provider_key, call.integration).max_attempts,
         next_attempt_at=max(now, not_before) if not_before else now,
     )

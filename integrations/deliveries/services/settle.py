@@ -1,24 +1,25 @@
 """Settling attempts: what an outcome makes of its delivery (by the retry policy), and writing
 attempt log rows and delivery changes in groups, only where the worker still holds the lease."""
 
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
 from django.db import transaction
 from django.utils import timezone
 
 from config.db import update_fields_many
 from config.json_limits import nul_escaped
+from config.metrics_recorded import DELIVERY_ATTEMPT_DURATION, DELIVERY_ATTEMPTS, DELIVERY_LATENCY
 from integrations.deliveries.models import Delivery, DeliveryAttempt
 from integrations.deliveries.retry import RetryPolicy, decide_retry
 from integrations.deliveries.send import CallOutcome
 from integrations.outbox import write_isolated
 from integrations.providers.types import Outcome
 
-__all__ = ("SETTLED_FIELDS", "Settlement", "settle_group", "settlement_for")
+__all__ = ("SETTLED_FIELDS", "Settlement", "log_ids", "settle_group", "settlement_for")
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 Status = Delivery.Status
 
@@ -34,6 +35,17 @@ class Settlement:
     status: str
     changes: dict
     outcome: str
+
+
+def log_ids(delivery: Delivery) -> dict:
+    """The ids a delivery's log lines carry (its customer is loaded with it by the claim)."""
+    return {
+        "delivery_id": delivery.pk,
+        "attempt": delivery.attempts,
+        "provider": delivery.provider_key,
+        "customer": delivery.customer.slug,
+        "request_id": delivery.request_id,
+    }
 
 
 def settlement_for(
@@ -142,18 +154,31 @@ def settle_group(settlements: list[Settlement]) -> dict[int, str | None]:
         if delivery.pk not in held or delivery.pk not in written_ids:
             # The lease expired mid-attempt and another worker took over (its result wins), or
             # the write was refused twice (lease recovery takes it).
-            logger.warning("deliveries.lease_lost delivery=%s", delivery.pk)
+            logger.warning("deliveries.lease_lost", **log_ids(delivery))
             results[delivery.pk] = None
             continue
         logger.info(
-            "deliveries.attempted delivery=%s attempt=%s outcome=%s status=%s",
-            delivery.pk,
-            delivery.attempts,
-            settlement.outcome,
-            settlement.status,
+            "deliveries.attempted",
+            **log_ids(delivery),
+            outcome=settlement.outcome,
+            status=settlement.status,
+            duration_ms=settlement.attempt.duration_ms,
         )
+        attempt_observe(settlement)
         results[delivery.pk] = settlement.status
     return results
+
+
+def attempt_observe(settlement: Settlement) -> None:
+    """The attempt in the worker's metrics; a success also gives its accepted → done latency."""
+    delivery, outcome = settlement.delivery, settlement.outcome
+    DELIVERY_ATTEMPT_DURATION.labels(delivery.provider_key, outcome).observe(
+        settlement.attempt.duration_ms / 1000
+    )
+    DELIVERY_ATTEMPTS.labels(delivery.provider_key, outcome).inc()
+    if settlement.status == Status.SUCCEEDED:
+        latency = settlement.changes["finished_at"] - delivery.created_at
+        DELIVERY_LATENCY.labels(delivery.provider_key).observe(latency.total_seconds())
 
 
 def _write(settlements: list[Settlement], held: set[int]) -> None:

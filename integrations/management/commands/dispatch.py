@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.metrics_recorded import metrics_serve
 from integrations.dispatcher import Dispatcher, default_steps
 
 
@@ -21,5 +22,7 @@ class Command(BaseCommand):
         if once:
             dispatcher.run_due_steps()
             return
+        if settings.SWITCHYARD_METRICS_PORT:
+            metrics_serve(settings.SWITCHYARD_METRICS_PORT, settings.SWITCHYARD_METRICS_BIND)
         dispatcher.install_signal_handlers()
         dispatcher.run_forever()

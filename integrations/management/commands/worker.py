@@ -20,11 +20,15 @@ program a task starts inherits the block.
 """
 
 import logging
+import os
+import shutil
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django_q.cluster import Cluster
 
+from config.metrics_recorded import metrics_serve, multiprocess_enable
 from config.shutdown import StopRequest
 
 logger = logging.getLogger(__name__)
@@ -37,6 +41,14 @@ class Command(BaseCommand):
     help = "Run the django-q2 task cluster (as qcluster does); stops cleanly on SIGTERM or SIGINT."
 
     def handle(self, *args, **options):
+        metrics_dir = _metrics_start()
+        try:
+            self._run()
+        finally:
+            if metrics_dir is not None:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+
+    def _run(self):
         stop = StopRequest()
         cluster = Cluster()
         # Cluster() installs django-q2's handlers; these replace them.
@@ -61,3 +73,18 @@ class Command(BaseCommand):
 
 def _signal_name(signum: int | None) -> str:
     return signal.Signals(signum).name if signum is not None else "none"
+
+
+def _metrics_start():
+    """With SWITCHYARD_METRICS_PORT, serve the metrics every task process records (multiprocess
+    mode, set before the cluster forks them); the directory is this worker's own."""
+    if not settings.SWITCHYARD_METRICS_PORT:
+        return None
+    directory = settings.SWITCHYARD_METRICS_DIR / f"worker-{os.getpid()}"
+    multiprocess_enable(directory)
+    metrics_serve(
+        settings.SWITCHYARD_METRICS_PORT,
+        settings.SWITCHYARD_METRICS_BIND,
+        multiprocess_dir=directory,
+    )
+    return directory
