@@ -1,5 +1,9 @@
 """Reads for integrations and the provider catalogue."""
 
+import copy
+from dataclasses import dataclass
+from functools import cache
+
 from django.db.models import QuerySet
 from rest_framework import serializers
 
@@ -9,15 +13,19 @@ from customers.selectors import customers_visible_to
 from integrations.capabilities import CAPABILITIES
 from integrations.models import Integration
 from integrations.providers.base import BaseProvider
+from integrations.providers.jsonschema import json_schema
 from integrations.providers.types import Operation
 from integrations.registry import get_provider, provider_keys, providers
 
 __all__ = (
+    "PublicAction",
+    "action_input_schema",
     "integration_active_get",
     "integration_get",
     "integration_list",
     "integrations_serving",
     "provider_catalogue",
+    "public_actions",
 )
 
 
@@ -63,6 +71,47 @@ def integrations_serving(*, customer: Customer, capability: str) -> list[Integra
 
 
 # -- catalogue ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicAction:
+    """An ``action`` a caller may name: a capability or ``<provider>.<operation>``."""
+
+    action: str
+    description: str
+    input_serializer: type[serializers.Serializer]
+
+    @property
+    def component_stem(self) -> str:
+        """``trello.move_card`` → ``TrelloMoveCard``: names its schema components."""
+        words = self.action.replace(".", "_").split("_")
+        return "".join(word[:1].upper() + word[1:] for word in words if word)
+
+
+@cache
+def public_actions() -> tuple[PublicAction, ...]:
+    """Capabilities first, then every provider's operations the API accepts."""
+    actions = [
+        PublicAction(c.name, c.description, c.input_serializer) for c in CAPABILITIES.values()
+    ]
+    for provider in providers():
+        actions += [
+            PublicAction(f"{provider.key}.{op.name}", op.description, op.input_serializer)
+            for op in provider.operations.values()
+            if not op.internal
+        ]
+    return tuple(actions)
+
+
+@cache
+def _input_schema(serializer_class: type[serializers.Serializer]) -> dict:
+    return json_schema(serializer_class)
+
+
+def action_input_schema(action: PublicAction) -> dict:
+    """The JSON Schema of ``action``'s input (a copy: callers may change it)."""
+    return copy.deepcopy(_input_schema(action.input_serializer))
+
 
 _FIELD_TYPES = {
     "BooleanField": "boolean",
@@ -112,6 +161,8 @@ def _operation_entry(provider: BaseProvider, operation: Operation) -> dict:
         "action": f"{provider.key}.{operation.name}",
         "description": operation.description,
         "input": _serializer_schema(operation.input_serializer()),
+        # The same JSON Schema the OpenAPI document gives this action's input.
+        "input_schema": copy.deepcopy(_input_schema(operation.input_serializer)),
     }
 
 
@@ -153,6 +204,7 @@ def provider_catalogue() -> dict:
                     for name, binding in provider.capabilities.items()
                 ],
                 "config": _serializer_schema(provider.config_serializer()),
+                "config_schema": copy.deepcopy(_input_schema(provider.config_serializer)),
             }
         )
     capabilities = [
@@ -160,6 +212,7 @@ def provider_catalogue() -> dict:
             "name": capability.name,
             "description": capability.description,
             "input": _serializer_schema(capability.input_serializer()),
+            "input_schema": copy.deepcopy(_input_schema(capability.input_serializer)),
             "providers": [p.key for p in providers() if capability.name in p.capabilities],
         }
         for capability in CAPABILITIES.values()

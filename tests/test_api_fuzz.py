@@ -1,5 +1,6 @@
 """Schemathesis over the published schema (/api/schema/): every operation, with generated valid
-and invalid input, answers below 500, and every refusal is problem+json.
+and invalid input, answers below 500, and every refusal is problem+json; and every POST accepts
+the bodies its schema says are valid (no "schema constraints don't match API validation").
 
 Each case is sent twice through the real WSGI stack (all middleware): with an admin key and with
 an app key limited to one customer. A path id is sometimes swapped for a real object's, so the
@@ -17,14 +18,17 @@ import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from credentials.services import credential_create
+from customers.models import Customer
 from customers.services import api_key_create
 from integrations.deliveries.services import delivery_create
 from integrations.services import integration_create
@@ -35,6 +39,15 @@ pytestmark = pytest.mark.django_db
 
 EXAMPLES = int(os.environ.get("SWITCHYARD_FUZZ_EXAMPLES", "12"))
 TRELLO_API = {"api_key": "k" * 32, "token": "t" * 64}
+# workflow.proceed names stages of the customer's integration; a stage is an existing object,
+# supplied like a customer is.
+STAGES = {"doing": "a" * 24, "done": "b" * 24}
+CARD = "card1"
+INTEGRATIONS = {
+    "http": {"base_url": "https://hooks.example/acme"},
+    "selenium": {"base_url": "https://grid.example"},
+    "shopify": {"shop": "acme-shop"},
+}
 
 
 @dataclass
@@ -44,6 +57,7 @@ class Seeded:
 
     ids: dict[str, str]  # "credentials" → "17"
     slug: str
+    bare_slug: str  # a customer without integrations
     signing_credential: int
     admin_headers: dict[str, str]
     limited_headers: dict[str, str]
@@ -53,13 +67,30 @@ class Seeded:
         the generated value, so a failing case replays the same way)."""
         segment = case.path.removeprefix("/api/v1/").split("/")[0]
         for name, value in (case.path_parameters or {}).items():
-            if _heads(value):
+            if _heads(value) and (name == "slug" or segment in self.ids):
                 case.path_parameters[name] = self.slug if name == "slug" else self.ids[segment]
         body = case.body if isinstance(case.body, dict) else {}
         if "customer" in body and _heads(body["customer"]):
             body["customer"] = self.slug
         if "credential" in body and _heads(body["credential"]):
             body["credential"] = self.signing_credential
+
+    def supply(self, case) -> None:
+        """Make every reference a body or path holds name an existing object (customer, region,
+        credential, stage, card): what a schema cannot know, only the data can. A new
+        integration is for a customer that has none yet (one active per provider)."""
+        segment = case.path.removeprefix("/api/v1/").split("/")[0]
+        for name, value in (case.path_parameters or {}).items():
+            real = self.slug if name == "slug" else self.ids.get(segment, value)
+            case.path_parameters[name] = real
+        body = case.body if isinstance(case.body, dict) else {}
+        slug = self.bare_slug if case.path == "/api/v1/integrations/" else self.slug
+        references = {"customer": slug, "region": "us", "credential": self.signing_credential}
+        body.update({name: value for name, value in references.items() if name in body})
+        stage_input = body.get("input") if body.get("action") == "workflow.proceed" else None
+        if isinstance(stage_input, dict):
+            stage_input["item"] = CARD
+            stage_input.update({n: "done" for n in ("to", "from") if n in stage_input})
 
 
 def _heads(value) -> bool:
@@ -73,8 +104,13 @@ def seeded(acme, region_us) -> Seeded:
         provider="trello", purpose="webhook_signing", customer=acme, fields={"secret": "s" * 32}
     )
     integration = integration_create(
-        customer=acme, provider_key="trello", config={"base_url": "https://trello.example/1"}
+        customer=acme,
+        provider_key="trello",
+        config={"base_url": "https://trello.example/1", "stages": STAGES},
     )
+    # The providers that cannot be addressed without an integration (shop, Grid, endpoint).
+    for provider, config in INTEGRATIONS.items():
+        integration_create(customer=acme, provider_key=provider, config=config)
     delivery = delivery_create(
         api_key=None,
         customer=acme.slug,
@@ -106,8 +142,10 @@ def seeded(acme, region_us) -> Seeded:
             "inbound-events": str(event.pk),
             "integrations": str(integration.pk),
             "subscriptions": str(subscription.pk),
+            "webhook-endpoints": str(endpoint.public_id),
         },
         slug=acme.slug,
+        bare_slug=Customer.objects.create(slug="initech", name="Initech", region=region_us).slug,
         signing_credential=signing.pk,
         admin_headers={"Authorization": f"Bearer {admin_key}"},
         limited_headers={"Authorization": f"Bearer {limited_key}"},
@@ -159,3 +197,79 @@ def test_no_operation_answers_5xx(case, seeded, wsgi):
         response = case.call(app=wsgi, headers=headers)
         case.validate_response(response, checks=[not_a_server_error], headers=headers)
         _refusal_is_a_problem(response)
+
+
+# What the API checks that the schema does not state, by the operation and the error paths it
+# refuses with. GA4 parameter and user property names: a rule on keys, which OpenAPI 3.0 cannot
+# state (no propertyNames). Shopify's "shop or base_url" and Miro's "board_id once stages are
+# mapped": rules across config fields, which the config serializers check in validate() and the
+# rendered schema does not know yet. A refusal naming anything else is a mismatch.
+GA4_NAMES = (("input", "events", "params"), ("input", "user_properties"))
+# A scheduled delivery's time is bounded relative to now (at most 90 days ahead), which no
+# schema of a date-time can say.
+UNSTATED_RULES = {
+    "/api/v1/deliveries/": (*GA4_NAMES, ("not_before",)),
+    "/api/v1/actions/validate/": GA4_NAMES,
+    "/api/v1/integrations/": (("config", "shop"), ("config", "board_id")),
+}
+# POST operations whose schema does not yet say what the API accepts (left for a discriminated
+# body like the deliveries' one): credentials' fields per provider and purpose and their scope
+# rules, an integration's config per provider, an endpoint's provider and credential pairing,
+# a subscription's public URL.
+NOT_YET_STATED = [
+    # Its items document as plain objects (the refusal of unknown keys takes the schema
+    # extension before the per-action oneOf), and the hooks supply customers to top-level
+    # bodies only: an atomic batch of generated items is refused as a whole.
+    "deliveries_batch",
+    "credentials_create",
+    "credentials_rotate",
+    "webhook_endpoints_create",
+    "subscriptions_create",
+]
+
+accepting = schemathesis.openapi.from_dict(_published_schema())
+accepting.config.generation.update(
+    modes=[GenerationMode.POSITIVE], allow_x00=False, allow_extra_parameters=False
+)
+
+
+def _error_paths(errors, prefix=()) -> list[tuple]:
+    if isinstance(errors, dict):
+        return [p for key, value in errors.items() for p in _error_paths(value, (*prefix, key))]
+    return [prefix]
+
+
+def _only_unstated(case, response) -> bool:
+    """A 400 naming only rules JSON Schema cannot state for this operation."""
+    rules = UNSTATED_RULES.get(case.path)
+    if response.status_code != 400 or not rules:
+        return False
+    # List indexes ("events", "0", "params") do not name a rule.
+    paths = [
+        tuple(p for p in path if not p.isdigit())
+        for path in _error_paths(response.json().get("errors", {}))
+    ]
+    return bool(paths) and all(any(path[: len(r)] == r for r in rules) for path in paths)
+
+
+@accepting.include(method="POST").exclude(operation_id=NOT_YET_STATED).parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_schema_valid_bodies_are_accepted(case, seeded, wsgi):
+    """Every case starts from the seeded objects (a savepoint rolled back after it), so one
+    case's region or idempotency key does not refuse the next."""
+    seeded.supply(case)
+    with transaction.atomic():
+        response = case.call(app=wsgi, headers=seeded.admin_headers)
+        transaction.set_rollback(True)
+    if _only_unstated(case, response):
+        return
+    case.validate_response(
+        response, checks=[positive_data_acceptance], headers=seeded.admin_headers
+    )

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from customers.models import Customer
 from integrations.models import Integration
+from integrations.providers.types import Outcome
 from integrations.registry import ProviderNotRegistered, get_provider, provider_keys
 
 __all__ = ("ActionValidateSerializer", "CheckResultSerializer", "IntegrationSerializer")
@@ -66,7 +67,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
 
 class CheckResultSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
-    outcome = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
     status = serializers.IntegerField(allow_null=True)
     error = serializers.CharField(allow_blank=True)
     error_class = serializers.CharField(allow_blank=True)

@@ -19,6 +19,7 @@ from config.api.problems import ProblemConflict
 from credentials.services import CredentialNotConfigured
 from customers.selectors import customers_visible_to
 from integrations import selectors, services
+from integrations.api import schema as _schema  # noqa: F401  (registers the OpenAPI extensions)
 from integrations.api.serializers import (
     ActionValidateSerializer,
     CheckResultSerializer,
