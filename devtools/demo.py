@@ -1,5 +1,7 @@
 """Demo integrations: acme's workflow on Trello, globex's on Miro, both at the fake provider server
-(``manage.py fakeprovider``), so a new user's first ``check`` and ``workflow.proceed`` work."""
+(``manage.py fakeprovider``), so a new user's first ``check`` and ``workflow.proceed`` work; and
+globex's Miro board polled every few seconds, so a change made on the fake board arrives as a
+``miro.item.*`` event."""
 
 import os
 
@@ -10,8 +12,10 @@ from customers.models import Customer
 from integrations import selectors, services
 from integrations.models import Integration
 from integrations.providers.types import CredentialPurpose
+from webhooks.models import EndpointSource, WebhookEndpoint
+from webhooks.services import endpoint_source_create
 
-__all__ = ("DEMO_INTEGRATIONS", "demo_integrations_seed")
+__all__ = ("DEMO_BOARD_POLL", "DEMO_INTEGRATIONS", "demo_integrations_seed")
 
 # Fake values only: the fake server accepts any credential of the right shape.
 DEMO_INTEGRATIONS = {
@@ -32,6 +36,10 @@ DEMO_INTEGRATIONS = {
         {"access_token": "demo-miro-access-token"},
     ),
 }
+
+
+# globex's board (its Miro integration's board_id), polled often so the demo answers quickly.
+DEMO_BOARD_POLL = ("globex", {"board_id": "uXjVDemoBoard=", "interval_seconds": 3})
 
 
 @transaction.atomic
@@ -55,7 +63,23 @@ def demo_integrations_seed(*, fake_url: str | None = None) -> list[Integration]:
                 )
             )
         _demo_credential_ensure(customer=customer, provider_key=provider_key, fields=fields)
+    _demo_board_poll_ensure()
     return created
+
+
+def _demo_board_poll_ensure() -> None:
+    slug, config = DEMO_BOARD_POLL
+    customer = Customer.objects.filter(slug=slug).first()
+    if (
+        customer is None
+        or WebhookEndpoint.objects.filter(
+            customer=customer, source=EndpointSource.MIRO_POLL
+        ).exists()
+    ):
+        return
+    endpoint_source_create(
+        customer=customer, provider="miro", source=EndpointSource.MIRO_POLL, source_config=config
+    )
 
 
 def _demo_credential_ensure(*, customer: Customer, provider_key: str, fields: dict) -> None:

@@ -11,7 +11,9 @@ from integrations.outbox.models import OutboxItem
 
 __all__ = (
     "DeadInboundEvent",
+    "EndpointSource",
     "InboundEvent",
+    "PolledItem",
     "Subscription",
     "WebhookEndpoint",
 )
@@ -22,8 +24,19 @@ __all__ = (
 MAX_TOLERANCE_SECONDS = 3600
 
 
+class EndpointSource(models.TextChoices):
+    """How an endpoint's events arrive. Whatever the way, they take the same store path (one
+    de-duplicated row per provider event) and are processed from the same outbox."""
+
+    WEBHOOK = "webhook", "Webhooks (the provider POSTs to the receive URL)"
+    MIRO_POLL = "miro_poll", "Miro board polling"
+    SQS = "sqs", "Amazon SQS queue (Shopify's EventBridge delivery)"
+    AMQP = "amqp", "AMQP 0-9-1 queue (RabbitMQ)"
+
+
 class WebhookEndpoint(models.Model):
-    """Where one customer's provider sends webhooks; the URL carries ``public_id``, never the pk."""
+    """Where one customer's provider events arrive: webhooks at a URL carrying ``public_id``
+    (never the pk), or a source Switchyard reads itself (a polled board, a queue)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     customer = models.ForeignKey(
@@ -35,10 +48,44 @@ class WebhookEndpoint(models.Model):
     credential = models.ForeignKey(
         "credentials.Credential",
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="webhook_endpoints",
         # Never a subscription's signing secret (nor an API credential), also in the admin.
         limit_choices_to={"purpose": "webhook_signing"},
-        help_text="The webhook_signing credential; every unexpired version is tried.",
+        help_text="The webhook_signing credential; every unexpired version is tried. Webhook "
+        "endpoints only: events read from a queue or a polled board carry no signature.",
+    )
+    source = models.CharField(
+        max_length=16,
+        choices=EndpointSource.choices,
+        default=EndpointSource.WEBHOOK,
+        help_text="How events arrive; only webhook endpoints answer at the receive URL.",
+    )
+    source_config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Non-secret settings of the source (queue URL, AMQP URL without password, "
+        "board id, interval); see docs/providers/ and the README.",
+    )
+    source_credential = models.ForeignKey(
+        "credentials.Credential",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="event_sources",
+        limit_choices_to={"purpose": "api"},
+        help_text="The broker's credential (an amazon_sqs or amqp api credential). Miro "
+        "polling uses the customer's Miro API credential from the vault instead.",
+    )
+    source_state = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="Cursor and high-water marks."
+    )
+    source_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    source_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    source_error = models.TextField(blank=True, editable=False)
+    source_seen_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Last successful poll or message."
     )
     active = models.BooleanField(default=True, help_text="Inactive endpoints answer 404.")
     tolerance_seconds = models.PositiveIntegerField(
@@ -57,6 +104,13 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["source_due_at"],
+                condition=~models.Q(source="webhook"),
+                name="endpoint_source_due",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider} for {self.customer_id} ({self.public_id})"
@@ -66,6 +120,27 @@ class WebhookEndpoint(models.Model):
         return reverse(
             "webhooks:receive", kwargs={"provider": self.provider, "endpoint_id": self.public_id}
         )
+
+
+class PolledItem(models.Model):
+    """One item of a polled board as last listed: its own ``modifiedAt`` mark (a change is a
+    different one) and the scan that last saw it (absent from a complete scan: deleted)."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="polled_items", db_index=False
+    )
+    item_id = models.CharField(max_length=100)
+    item_type = models.CharField(max_length=50, blank=True)
+    modified_at = models.CharField(max_length=40, help_text="modifiedAt as the provider sent it.")
+    seen_scan = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "item_id"], name="polled_item_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} @ {self.modified_at}"
 
 
 class InboundEvent(OutboxItem):

@@ -12,13 +12,14 @@ from django.views.decorators.debug import sensitive_variables
 from credentials.services import credential_verification_secrets
 from customers.models import ApiKey
 from customers.selectors import customers_visible_to
-from webhooks.models import InboundEvent, Subscription, WebhookEndpoint
+from webhooks.models import EndpointSource, InboundEvent, Subscription, WebhookEndpoint
 
 __all__ = (
     "ENDPOINT_CACHE_SECONDS",
     "OutboundMessage",
     "ReceivingEndpoint",
     "endpoint_get",
+    "endpoint_get_public",
     "endpoint_list",
     "endpoint_receive_url",
     "endpoint_receiving",
@@ -40,6 +41,11 @@ def endpoint_list(*, api_key: ApiKey | None) -> QuerySet[WebhookEndpoint]:
 
 def endpoint_get(*, api_key: ApiKey | None, pk) -> WebhookEndpoint | None:
     return endpoint_list(api_key=api_key).filter(pk=pk).first()
+
+
+def endpoint_get_public(*, api_key: ApiKey | None, public_id) -> WebhookEndpoint | None:
+    """By the id the API shows (``public_id``), within the key's customers."""
+    return endpoint_list(api_key=api_key).filter(public_id=public_id).first()
 
 
 def endpoint_receive_url(*, endpoint: WebhookEndpoint, request=None) -> str:
@@ -84,6 +90,8 @@ def endpoint_receiving(
     endpoint = (
         WebhookEndpoint.objects.select_related("credential", "customer")
         .filter(public_id=endpoint_id, provider=provider, active=True, customer__active=True)
+        # A queue's or a polled board's events carry no signature: never taken over HTTP.
+        .filter(source=EndpointSource.WEBHOOK)
         .first()
     )
     if endpoint is None:

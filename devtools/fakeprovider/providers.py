@@ -6,6 +6,8 @@ import re
 import time
 import uuid
 
+from devtools.fakeprovider.boards import MiroBoards
+from devtools.fakeprovider.oauth import FakeTokens
 from devtools.fakeprovider.replies import (
     Reply,
     fake_id,
@@ -48,6 +50,9 @@ class FakeProvider:
 
     def annotate(self, reply: Reply, limit: Limit | None) -> None:
         """Add rate-limit headers the provider sends on every answer."""
+
+    def reset(self) -> None:
+        """Forget what earlier requests created (``POST /_reset``)."""
 
 
 class FakeTrello(FakeProvider):
@@ -99,14 +104,42 @@ class FakeTrello(FakeProvider):
 class FakeMiro(FakeProvider):
     key = "miro"
     item_path = re.compile(r"^/v2/boards/(?P<board>[^/]+)/items/(?P<item>[^/]+)$")
+    items_path = re.compile(r"^/v2/boards/(?P<board>[^/]+)/items$")
+    sticky_path = re.compile(r"^/v2/boards/(?P<board>[^/]+)/sticky_notes$")
     board_path = re.compile(r"^/v2/boards/(?P<board>[^/]+)$")
 
+    token_path = "/v1/oauth/token"
+    # miro.com/oauth/authorize, served under the fake's /miro/ prefix.
+    authorize_path = "/oauth/authorize"
+
+    def __init__(self):
+        self.boards = MiroBoards()
+        self.tokens = FakeTokens()
+
+    def reset(self):
+        self.boards.reset()
+        self.tokens.reset()
+
     def route(self, method, path, query, headers, body):
-        if not headers.get(HEADER_AUTHORIZATION.lower(), "").startswith("Bearer "):
+        if method == "GET" and path == self.authorize_path:
+            return self.tokens.authorize(query)
+        if method == "POST" and path == self.token_path:
+            # grant_type and refresh_token may come in the query (Miro's page) or the form body.
+            return self.tokens.token({**query, **(body if isinstance(body, dict) else {})})
+        authorization = headers.get(HEADER_AUTHORIZATION.lower(), "")
+        if not authorization.startswith("Bearer "):
             return self.error(401, "No access token provided")
+        if self.tokens.expired(authorization.removeprefix("Bearer ")):
+            return self.error(401, "Access token expired")
+        board_reply = self._board_route(method, path, query, body)
+        if board_reply is not None:
+            return board_reply
         if method == "PATCH" and (match := self.item_path.match(path)):
             if not isinstance(body, dict):
                 return self.error(400, "Malformed request body")
+            stored = self.boards.update(match["board"], match["item"], body)
+            if stored is not None:
+                return json_reply(200, stored)
             item = {
                 "id": match["item"],
                 "type": "sticky_note",
@@ -117,6 +150,31 @@ class FakeMiro(FakeProvider):
         if method == "GET" and (match := self.board_path.match(path)):
             return json_reply(200, {"id": match["board"], "type": "board", "name": "Fake board"})
         return self.error(404, "Not found")
+
+    def _board_route(self, method, path, query, body) -> Reply | None:
+        """Listing, creating and deleting items of a board (docs/providers/miro.md)."""
+        if method == "GET" and (match := self.items_path.match(path)):
+            try:
+                limit = int(query.get("limit", 10))
+            except (TypeError, ValueError):
+                limit = 0
+            if not 10 <= limit <= 50:
+                return self.error(400, "limit must be between 10 and 50")
+            page = self.boards.page(match["board"], limit, query.get("cursor") or None)
+            if page is None:
+                return self.error(400, "Invalid cursor")
+            return json_reply(200, page)
+        if method == "POST" and (match := self.sticky_path.match(path)):
+            body = body if isinstance(body, dict) else {}
+            data = body.get("data") if isinstance(body.get("data"), dict) else {}
+            position = body.get("position") if isinstance(body.get("position"), dict) else None
+            parent = body.get("parent") if isinstance(body.get("parent"), dict) else None
+            return json_reply(201, self.boards.create(match["board"], data, position, parent))
+        if method == "DELETE" and (match := self.item_path.match(path)):
+            if self.boards.delete(match["board"], match["item"]):
+                return Reply(204)
+            return self.error(404, "Item not found")
+        return None
 
     def error(self, status, message):
         # Miro's exact code strings are unconfirmed; lowerCamel of the status phrase is close.
@@ -158,9 +216,22 @@ class FakeShopify(FakeProvider):
     key = "shopify"
     order_path = re.compile(r"^/admin/api/[^/]+/orders/(?P<id>\d+)\.json$")
     shop_path = re.compile(r"^/admin/api/[^/]+/shop\.json$")
+    token_path = "/admin/oauth/access_token"
+    authorize_path = "/admin/oauth/authorize"
+
+    def __init__(self):
+        self.tokens = FakeTokens()
+
+    def reset(self):
+        self.tokens.reset()
 
     def route(self, method, path, query, headers, body):
-        if not headers.get(HEADER_SHOPIFY_ACCESS_TOKEN.lower()):
+        if method == "GET" and path == self.authorize_path:
+            return self.tokens.authorize(query)
+        if method == "POST" and path == self.token_path:
+            return self.tokens.token(body if isinstance(body, dict) else {})
+        token = headers.get(HEADER_SHOPIFY_ACCESS_TOKEN.lower())
+        if not token or self.tokens.expired(token):
             return self.error(
                 401, "[API] Invalid API key or access token (unrecognized login or wrong password)"
             )

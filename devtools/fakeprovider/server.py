@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from devtools.fakeprovider.providers import FAKE_PROVIDERS
 from devtools.fakeprovider.replies import (
@@ -115,7 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 body = json.loads(raw_body) if raw_body else None
             except ValueError:
-                body = None
+                # A form body (OAuth 2.0 token requests, RFC 6749 §6) as a dict of its fields.
+                body = dict(parse_qsl(raw_body.decode("utf-8", errors="replace"))) or None
             headers = {name.lower(): value for name, value in self.headers.items()}
             reply = provider.route(self.command, "/" + rest, query, headers, body)
         provider.annotate(reply, limit)
@@ -152,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
             return json_reply(200, {"requests": entries})
         if path == "/_reset" and self.command == "POST":
             state.reset()
+            for provider in FAKE_PROVIDERS.values():
+                provider.reset()
             return json_reply(200, {"reset": True})
         return json_reply(404, {"error": f"No control endpoint {self.command} {path}."})
 

@@ -1,7 +1,10 @@
-"""Miro REST API v2 (reference/providers.md §2): bearer token, move an item into a frame, credit
-rate limits announced in ``X-RateLimit-*`` headers. Miro's REST webhooks were removed, so there
-is no inbound side."""
+"""Miro REST API v2 (reference/providers.md §2, docs/providers/miro.md): bearer token, move an
+item into a frame, credit rate limits announced in ``X-RateLimit-*`` headers. Miro's REST
+webhooks were removed, so board changes are found by listing the board's items
+(``list_items``, internal: the webhooks app's poller runs it) and come in as the polled-change
+bodies that ``event_id`` and ``normalise`` read (``miro.item.created|updated|deleted``)."""
 
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -21,6 +24,7 @@ from integrations.providers.types import (
     CapabilityBinding,
     CredentialField,
     CredentialPurpose,
+    NormalisedEvent,
     NotConfigured,
     Operation,
     PayloadInvalid,
@@ -34,6 +38,8 @@ __all__ = ("MiroProvider",)
 
 # A minute of credits: the window Miro's limit is defined over.
 CREDIT_WINDOW_SECONDS = 60.0
+# Changes a poll of a board's items can find (docs/providers/miro.md, "What Switchyard makes").
+ITEM_CHANGES = ("created", "updated", "deleted")
 
 
 class MiroConfigSerializer(BaseConfigSerializer):
@@ -74,6 +80,45 @@ def _move_item_result(response: ProviderResponse, data: dict) -> dict:
     return {"item_id": item["id"], "parent_id": parent.get("id"), "board_id": data["board_id"]}
 
 
+class ListItemsInput(serializers.Serializer):
+    board_id = serializers.CharField(max_length=100)
+    limit = serializers.IntegerField(min_value=10, max_value=50, default=50)
+    cursor = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+def _list_items_request(ctx: CallContext, data: dict) -> ProviderRequest:
+    params = {"limit": data.get("limit", 50)}
+    if data.get("cursor"):
+        params["cursor"] = data["cursor"]
+    return ProviderRequest("GET", f"/v2/boards/{data['board_id']}/items", params=params)
+
+
+def _list_items_result(response: ProviderResponse, data: dict) -> dict:
+    page = json_object(response)
+    items = page.get("data")
+    if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("id") for i in items):
+        raise PayloadInvalid("Miro answered a page of items without a list of items with ids.")
+    cursor = page.get("cursor")
+    # No cursor (absent, null or empty) ends the collection.
+    return {"items": items, "cursor": cursor if isinstance(cursor, str) and cursor else None}
+
+
+def polled_change_body(*, change: str, board_id: str, item: dict, detected_at: str) -> bytes:
+    """The stored body of one change a poll found: the item exactly as Miro listed it (for a
+    deletion, as last listed), what happened to it, and when Switchyard saw it."""
+    document = {"change": change, "board_id": board_id, "item": item, "detected_at": detected_at}
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _polled_change(body: bytes) -> tuple[str, dict, dict]:
+    document = json.loads(body)
+    item = document.get("item") if isinstance(document, dict) else None
+    change = document.get("change") if isinstance(document, dict) else None
+    if change not in ITEM_CHANGES or not isinstance(item, dict) or not item.get("id"):
+        raise PayloadInvalid("Not a polled Miro item change.")
+    return change, item, document
+
+
 def _board_request(ctx: CallContext, data: dict) -> ProviderRequest:
     if not ctx.config.get("board_id"):
         raise NotConfigured("Set config.board_id: the connection check reads that board.")
@@ -105,9 +150,23 @@ class MiroProvider(BaseProvider):
     key = "miro"
     name = "Miro"
     description = "Miro boards (REST v2): move items between frames."
+    oauth_token_path = "/v1/oauth/token"
     credential_fields = {
         CredentialPurpose.API: [
             CredentialField("access_token", help_text="OAuth 2.0 access token (sent as Bearer)."),
+            # OAuth 2.0 (docs/providers/miro-oauth.md): with a refresh_token, the access
+            # token is refreshed before expires_at and once on a 401.
+            CredentialField("refresh_token", required=False, help_text="OAuth 2.0 refresh token."),
+            CredentialField(
+                "expires_at",
+                required=False,
+                secret=False,
+                help_text="When the access token expires (ISO 8601).",
+            ),
+        ],
+        CredentialPurpose.OAUTH_CLIENT: [
+            CredentialField("client_id", secret=False, help_text="The app's OAuth client id."),
+            CredentialField("client_secret", help_text="The app's OAuth client secret."),
         ],
     }
     default_base_url = "https://api.miro.com"
@@ -122,6 +181,14 @@ class MiroProvider(BaseProvider):
             MoveItemInput,
             _move_item_request,
             _move_item_result,
+        ),
+        "list_items": Operation(
+            "list_items",
+            "List a board's items, one cursor page (GET /v2/boards/{board}/items).",
+            ListItemsInput,
+            _list_items_request,
+            _list_items_result,
+            internal=True,
         ),
     }
     capabilities = {
@@ -152,3 +219,33 @@ class MiroProvider(BaseProvider):
                 return super().rate_limited_delay(response, config)
             delay = max(reset - time.time(), 0.0)
         return delay
+
+    # -- inbound: changes found by polling ----------------------------------------------------
+
+    def event_id(self, body, headers) -> str:
+        """``<item id>@<modifiedAt>``: one event per version of an item, whichever poll (or
+        repeated page) finds it; a deletion is ``<item id>@deleted@<last modifiedAt>``."""
+        try:
+            change, item, _ = _polled_change(body)
+        except (ValueError, RecursionError) as exc:
+            raise PayloadInvalid(str(exc)) from None
+        mark = item.get("modifiedAt") or item.get("createdAt") or ""
+        return f"{item['id']}@deleted@{mark}" if change == "deleted" else f"{item['id']}@{mark}"
+
+    def normalise(self, body, headers) -> NormalisedEvent:
+        change, item, document = _polled_change(body)
+        parent = item.get("parent") if isinstance(item.get("parent"), dict) else {}
+        occurred = document.get("detected_at") if change == "deleted" else item.get("modifiedAt")
+        return NormalisedEvent(
+            type=f"miro.item.{change}",
+            occurred_at=occurred,
+            data={
+                "board_id": document.get("board_id"),
+                "item_id": str(item["id"]),
+                "item_type": item.get("type"),
+                "parent_id": parent.get("id"),
+                "created_at": item.get("createdAt"),
+                "modified_at": item.get("modifiedAt"),
+                "item": item,
+            },
+        )

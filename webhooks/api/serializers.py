@@ -2,13 +2,20 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from credentials.models import CredentialVersion
-from webhooks.models import MAX_TOLERANCE_SECONDS, InboundEvent, Subscription, WebhookEndpoint
+from webhooks.models import (
+    MAX_TOLERANCE_SECONDS,
+    EndpointSource,
+    InboundEvent,
+    Subscription,
+    WebhookEndpoint,
+)
 from webhooks.selectors import endpoint_receive_url
 from webhooks.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
 
 __all__ = (
     "EndpointCreateSerializer",
     "EndpointSerializer",
+    "EndpointUpdateSerializer",
     "InboundEventDetailSerializer",
     "InboundEventFilterSerializer",
     "InboundEventSerializer",
@@ -19,10 +26,36 @@ __all__ = (
 )
 
 
+SOURCE_CONFIG_HELP = (
+    "Settings of a source other than webhooks (no secrets): sqs {queue_url, region, "
+    "endpoint_url?, wait_seconds?, batch_size?}; amqp {url (no user:password), queue, "
+    "prefetch?}; miro_poll {board_id, interval_seconds?, page_size?}."
+)
+
+
 class EndpointCreateSerializer(serializers.Serializer):
     customer = serializers.SlugField(max_length=64)
     provider = serializers.CharField(max_length=32)
-    credential = serializers.IntegerField(min_value=1, help_text="A webhook_signing credential.")
+    source = serializers.ChoiceField(
+        choices=EndpointSource.choices,
+        default=EndpointSource.WEBHOOK,
+        help_text="How events arrive: webhooks at the receive URL, or a source Switchyard "
+        "reads (miro_poll, sqs, amqp).",
+    )
+    credential = serializers.IntegerField(
+        min_value=1, required=False, help_text="A webhook_signing credential (webhook source)."
+    )
+    source_config = serializers.DictField(
+        required=False, default=dict, help_text=SOURCE_CONFIG_HELP
+    )
+    source_credential = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The broker's credential: an amazon_sqs (sqs) or amqp (amqp) api credential "
+        "of the customer.",
+    )
     active = serializers.BooleanField(default=True)
     tolerance_seconds = serializers.IntegerField(
         min_value=1,
@@ -36,11 +69,20 @@ class EndpointCreateSerializer(serializers.Serializer):
     )
 
 
+class EndpointUpdateSerializer(serializers.Serializer):
+    active = serializers.BooleanField(required=False)
+    source_config = serializers.DictField(required=False, help_text=SOURCE_CONFIG_HELP)
+    source_credential = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+
 class EndpointSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     customer = serializers.CharField(source="customer.slug")
-    credential = serializers.IntegerField(source="credential_id")
-    url = serializers.SerializerMethodField(help_text="Give this URL to the provider.")
+    credential = serializers.IntegerField(source="credential_id", allow_null=True)
+    source_credential = serializers.IntegerField(source="source_credential_id", allow_null=True)
+    url = serializers.SerializerMethodField(
+        help_text="Give this URL to the provider (webhook endpoints; null for other sources)."
+    )
 
     class Meta:
         model = WebhookEndpoint
@@ -54,10 +96,17 @@ class EndpointSerializer(serializers.ModelSerializer):
             "tolerance_seconds",
             "rejected_signatures",
             "last_rejected_at",
+            "source",
+            "source_config",
+            "source_credential",
+            "source_error",
+            "source_seen_at",
             "created_at",
         ]
 
-    def get_url(self, endpoint) -> str:
+    def get_url(self, endpoint) -> str | None:
+        if endpoint.source != EndpointSource.WEBHOOK:
+            return None
         return endpoint_receive_url(endpoint=endpoint, request=self.context.get("request"))
 
 

@@ -18,6 +18,7 @@ from webhooks import selectors, services
 from webhooks.api.serializers import (
     EndpointCreateSerializer,
     EndpointSerializer,
+    EndpointUpdateSerializer,
     InboundEventDetailSerializer,
     InboundEventFilterSerializer,
     InboundEventSerializer,
@@ -25,6 +26,7 @@ from webhooks.api.serializers import (
     SubscriptionCreateSerializer,
     SubscriptionSerializer,
 )
+from webhooks.models import EndpointSource
 
 __all__ = ("InboundEventViewSet", "SubscriptionViewSet", "WebhookEndpointViewSet")
 
@@ -36,31 +38,83 @@ def _customer(api_key, slug):
     return customer
 
 
+def _credential(api_key, pk, field: str):
+    if pk is None:
+        return None
+    credential = credential_get(api_key=api_key, pk=pk)
+    if credential is None:
+        raise serializers.ValidationError({field: ["Unknown credential."]})
+    return credential
+
+
 class WebhookEndpointViewSet(viewsets.GenericViewSet):
     serializer_class = EndpointSerializer
+    lookup_value_converter = "uuid"
 
     def get_queryset(self):
         return selectors.endpoint_list(api_key=self.request.auth)
+
+    def get_object(self):
+        endpoint = selectors.endpoint_get_public(
+            api_key=self.request.auth, public_id=self.kwargs["pk"]
+        )
+        if endpoint is None:
+            raise Http404
+        return endpoint
 
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
+    def retrieve(self, request, pk):
+        return Response(self.get_serializer(self.get_object()).data)
+
     @extend_schema(request=EndpointCreateSerializer, responses={201: EndpointSerializer})
     def create(self, request):
         data = EndpointCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credential = credential_get(api_key=request.auth, pk=data.validated_data["credential"])
-        if credential is None:
-            raise serializers.ValidationError({"credential": ["Unknown credential."]})
+        values = data.validated_data
+        customer = _customer(request.auth, values["customer"])
+        if values["source"] != EndpointSource.WEBHOOK:
+            endpoint = services.endpoint_source_create(
+                customer=customer,
+                provider=values["provider"],
+                source=values["source"],
+                source_config=values["source_config"],
+                source_credential=_credential(
+                    request.auth, values["source_credential"], "source_credential"
+                ),
+                active=values["active"],
+            )
+            return Response(self.get_serializer(endpoint).data, status=status.HTTP_201_CREATED)
+        if "credential" not in values:
+            raise serializers.ValidationError({"credential": ["This field is required."]})
         endpoint = services.endpoint_create(
-            customer=_customer(request.auth, data.validated_data["customer"]),
-            provider=data.validated_data["provider"],
-            credential=credential,
-            active=data.validated_data["active"],
-            tolerance_seconds=data.validated_data["tolerance_seconds"],
+            customer=customer,
+            provider=values["provider"],
+            credential=_credential(request.auth, values["credential"], "credential"),
+            active=values["active"],
+            tolerance_seconds=values["tolerance_seconds"],
         )
         return Response(self.get_serializer(endpoint).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=EndpointUpdateSerializer, responses={200: EndpointSerializer})
+    def partial_update(self, request, pk):
+        endpoint = self.get_object()
+        data = EndpointUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        endpoint = services.endpoint_settings_update(
+            endpoint=endpoint,
+            active=values.get("active"),
+            source_config=values.get("source_config"),
+            source_credential=(
+                _credential(request.auth, values["source_credential"], "source_credential")
+                if "source_credential" in values
+                else False
+            ),
+        )
+        return Response(self.get_serializer(endpoint).data)
 
 
 class InboundEventPagination(CursorPagination):

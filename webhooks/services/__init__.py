@@ -11,13 +11,29 @@ One module per concern: ``endpoints``, ``receiving``, ``processing``, ``relay`` 
 relay, recovery and replay) and ``subscriptions``; callers import from this package."""
 
 from webhooks.services.endpoints import endpoint_create, endpoint_tolerance_check
+from webhooks.services.lifecycle import (
+    DEAD_INBOUND_EVENTS,
+    FINISHED_INBOUND_EVENTS,
+    customer_webhooks_erase,
+)
 from webhooks.services.processing import OUTBOUND_ACTION, inbound_events_process
-from webhooks.services.receiving import EndpointNotFound, SignatureRejected, inbound_webhook_receive
+from webhooks.services.receiving import (
+    EndpointNotFound,
+    SignatureRejected,
+    inbound_message_store,
+    inbound_webhook_receive,
+)
 from webhooks.services.relay import (
     INBOUND,
     inbound_events_recover_leases,
     inbound_events_relay_due,
     inbound_events_replay,
+)
+from webhooks.services.sources import (
+    SOURCE_KINDS,
+    endpoint_settings_update,
+    endpoint_source_check,
+    endpoint_source_create,
 )
 from webhooks.services.subscriptions import (
     DEFAULT_GRACE_SECONDS,
@@ -30,18 +46,26 @@ from webhooks.services.subscriptions import (
 )
 
 __all__ = (
+    "DEAD_INBOUND_EVENTS",
     "DEFAULT_GRACE_SECONDS",
+    "FINISHED_INBOUND_EVENTS",
     "INBOUND",
     "MAX_GRACE_SECONDS",
     "OUTBOUND_ACTION",
+    "SOURCE_KINDS",
     "EndpointNotFound",
     "SignatureRejected",
+    "customer_webhooks_erase",
     "endpoint_create",
+    "endpoint_settings_update",
+    "endpoint_source_check",
+    "endpoint_source_create",
     "endpoint_tolerance_check",
     "inbound_events_process",
     "inbound_events_recover_leases",
     "inbound_events_relay_due",
     "inbound_events_replay",
+    "inbound_message_store",
     "inbound_webhook_receive",
     "subscription_create",
     "subscription_deleted",

@@ -1,5 +1,9 @@
 """Receiving: verify one webhook, identify it and store it, committed before it is acknowledged.
-The receiver queues nothing: the stored row is the outbox (``relay``)."""
+The receiver queues nothing: the stored row is the outbox (``relay``).
+
+Events that arrive another way (a queue message, a change found by polling a board) take the
+same path after verification (``inbound_message_store``): one identification, one unique
+insert, one outbox."""
 
 from __future__ import annotations
 
@@ -22,7 +26,12 @@ from integrations.registry import ProviderNotRegistered, get_provider
 from webhooks import selectors
 from webhooks.models import InboundEvent, WebhookEndpoint
 
-__all__ = ("EndpointNotFound", "SignatureRejected", "inbound_webhook_receive")
+__all__ = (
+    "EndpointNotFound",
+    "SignatureRejected",
+    "inbound_message_store",
+    "inbound_webhook_receive",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +84,43 @@ def inbound_webhook_receive(
     except ProviderNotRegistered:
         raise EndpointNotFound from None
     endpoint, version = _verified(adapter, provider, endpoint_id, body, headers, url)
-    external_id, malformed = _identified(adapter, body, headers)
     credential_version_mark_used(credential=endpoint.credential, version=version)
+    return _store(adapter, endpoint, body, headers, version=version, remote_ip=remote_ip)
+
+
+def inbound_message_store(
+    *,
+    endpoint: WebhookEndpoint,
+    body: bytes,
+    headers: Mapping[str, str],
+    fallback_id: str = "",
+) -> tuple[InboundEvent, bool]:
+    """Store one event of ``endpoint`` that came by a queue or by polling, not as a signed
+    webhook: identified, de-duplicated and stored exactly as the receiver does. Returns (event,
+    created); a duplicate is (the stored one, False). ``fallback_id``: the transport's own
+    message id, the event's id when the provider's cannot be read from it. A caller
+    acknowledges its message only after this returns: the row is then committed (or part of
+    the caller's transaction, which must commit before it acknowledges)."""
+    adapter = get_provider(endpoint.provider)
+    return _store(adapter, endpoint, body, headers, fallback_id=fallback_id)
+
+
+def _store(
+    adapter,
+    endpoint: WebhookEndpoint,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    version: int | None = None,
+    remote_ip: str | None = None,
+    fallback_id: str = "",
+) -> tuple[InboundEvent, bool]:
+    external_id, malformed = _identified(adapter, body, headers, fallback_id)
     now = timezone.now()
     # Due at once with no task: the next relay pass queues it.
     event = InboundEvent(
         endpoint=endpoint,
-        provider=provider,
+        provider=endpoint.provider,
         external_id=external_id,
         body=body,
         headers=adapter.stored_headers(headers),
@@ -94,10 +133,11 @@ def inbound_webhook_receive(
     stored, created = _stored(event)
     if created:
         logger.info(
-            "webhooks.received event=%s endpoint=%s provider=%s signature_version=%s%s",
+            "webhooks.received event=%s endpoint=%s provider=%s source=%s signature_version=%s%s",
             event.pk,
             endpoint.pk,
-            provider,
+            endpoint.provider,
+            endpoint.source,
             version,
             " status=dead reason=malformed_payload" if malformed else "",
         )
@@ -151,15 +191,28 @@ def _verified(adapter, provider: str, endpoint_id, body: bytes, headers, url: st
             raise _reject(receiving.endpoint, str(exc)) from None
 
 
-def _identified(adapter, body: bytes, headers) -> tuple[str, str]:
+def _identified(adapter, body: bytes, headers, fallback_id: str = "") -> tuple[str, str]:
     """(the provider's event id, the reason it cannot be processed or ""). A body without an id
-    of its own is identified by its digest, so that a redelivery is still a duplicate."""
+    of its own is identified by the transport's message id if there is one, else by its digest,
+    so that a redelivery is still a duplicate."""
     try:
         parse_json_body(body)
         return adapter.event_id(body, headers)[:255], ""
     except PayloadInvalid as exc:
         reason = f"Malformed payload: {exc}"
+        if fallback_id and _parses(body):
+            return fallback_id[:255], ""
     try:
         return adapter.event_id(body, headers)[:255], reason
     except (PayloadInvalid, RecursionError):
+        if fallback_id:
+            return fallback_id[:255], reason
         return f"sha256:{hashlib.sha256(body).hexdigest()}", reason
+
+
+def _parses(body: bytes) -> bool:
+    try:
+        parse_json_body(body)
+    except PayloadInvalid:
+        return False
+    return True

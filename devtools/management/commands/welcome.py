@@ -3,6 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from devtools.demo import DEMO_BOARD_POLL
+
 DEMO_PROCEED = {
     "customer": "acme",
     "action": "workflow.proceed",
@@ -20,6 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, key_file: str, base_url: str, fake_provider_url: str, **options):
         raw_key = Path(key_file).read_text().strip()
+        board = DEMO_BOARD_POLL[1]["board_id"]
         self.stdout.write(
             f"""
 Switchyard is starting (web, worker, dispatcher, fake provider server).
@@ -37,6 +40,16 @@ Move acme's card to the "done" stage of its workflow (served by Trello at the fa
     -H "Idempotency-Key: demo-$(date +%s)" \\
     -d '{json.dumps(DEMO_PROCEED)}'
   then open {base_url}/admin/integrations/delivery/ or curl {fake_provider_url}/_journal
+
+A change on globex's Miro board arriving as an event (the board is polled every 3 s; Miro has
+no webhooks): add a sticky note on the fake provider's board,
+  curl -X POST {fake_provider_url}/miro/v2/boards/{board}/sticky_notes \\
+    -H "Authorization: Bearer demo" -H "Content-Type: application/json" \\
+    -d '{{"data": {{"content": "Hello from the demo"}}}}'
+  then a few seconds later:
+  curl -H "Authorization: Bearer {raw_key}" \\
+    "{base_url}/api/v1/inbound-events/?type=miro.item.created"
+  (move it with PATCH …/items/<id>, remove it with DELETE …/items/<id>: miro.item.updated, .deleted)
 
 Stop with Ctrl-C.
 """

@@ -9,6 +9,8 @@ def test_providers_catalogue_is_generated_from_the_registry(api):
     body = api.get("/api/v1/providers/").json()
     providers = {p["key"]: p for p in body["providers"]}
     assert set(providers) == {
+        "amazon_sqs",  # broker credentials of inbound endpoints' queues (webhooks.sources)
+        "amqp",
         "ga4",
         "http",
         "miro",

@@ -1,0 +1,93 @@
+"""The loop behind ``manage.py consume <sqs|amqp>``: one thread per active endpoint of that
+source (picked up within RELOAD_SECONDS of being created, left when deactivated), each
+consuming its queue until a stop is requested. A failure (broker down, credential refused,
+destination refused) is recorded on the endpoint and retried after RETRY_SECONDS with a fresh
+connection; nothing is acknowledged that was not stored."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections, connection
+
+from config.shutdown import StopRequest
+from webhooks.models import EndpointSource, WebhookEndpoint
+from webhooks.sources.amqp import AmqpConsumer
+from webhooks.sources.consumers import endpoints_consumed, source_status
+from webhooks.sources.sqs import SqsConsumer
+
+__all__ = ("CONSUMERS", "consume_forever")
+
+logger = logging.getLogger(__name__)
+
+CONSUMERS = {EndpointSource.SQS: SqsConsumer, EndpointSource.AMQP: AmqpConsumer}
+RELOAD_SECONDS = 10.0
+RETRY_SECONDS = 5.0
+
+
+def consume_forever(*, source: str, stop: StopRequest, endpoint_id=None) -> None:
+    threads: dict[int, threading.Thread] = {}
+    logger.info("consume.started source=%s", source)
+    while not stop.is_set():
+        try:
+            for endpoint in endpoints_consumed(source=source, endpoint_id=endpoint_id):
+                if endpoint.pk not in threads or not threads[endpoint.pk].is_alive():
+                    thread = threading.Thread(
+                        target=_consume_endpoint,
+                        args=(endpoint.pk, source, stop),
+                        name=f"consume-{source}-{endpoint.pk}",
+                        daemon=True,
+                    )
+                    threads[endpoint.pk] = thread
+                    thread.start()
+        except Exception:
+            logger.exception("consume.reload_failed source=%s", source)
+        close_old_connections()
+        stop.wait(RELOAD_SECONDS)
+    for thread in threads.values():
+        thread.join(timeout=60)
+    logger.info("consume.stopped source=%s", source)
+
+
+def _current(endpoint_pk: int, source: str) -> WebhookEndpoint | None:
+    return (
+        WebhookEndpoint.objects.select_related("customer", "source_credential")
+        .filter(pk=endpoint_pk, source=source, active=True, customer__active=True)
+        .first()
+    )
+
+
+def _consume_endpoint(endpoint_pk: int, source: str, stop: StopRequest) -> None:
+    consumer = None
+    try:
+        while not stop.is_set():
+            endpoint = _current(endpoint_pk, source)
+            if endpoint is None:
+                break
+            settings = (endpoint.source_config, endpoint.source_credential_id)
+            if consumer is None or settings != consumer.settings:
+                if consumer is not None:
+                    consumer.close()
+                consumer = CONSUMERS[source](endpoint)
+                consumer.settings = settings
+            try:
+                received, new = consumer.receive_once()
+            except Exception as exc:
+                source_status(endpoint, error=f"{exc.__class__.__name__}: {exc}")
+                consumer.close()
+                consumer = None
+                stop.wait(RETRY_SECONDS)
+                continue
+            if received:
+                source_status(endpoint)
+                logger.info(
+                    "consume.batch endpoint=%s received=%s new=%s",
+                    endpoint.public_id,
+                    received,
+                    new,
+                )
+    finally:
+        if consumer is not None:
+            consumer.close()
+        connection.close()
