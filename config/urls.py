@@ -19,6 +19,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # OAuth 2.0 Connect pages (staff only) sit beside the admin's own; before it, which would
+    # otherwise answer every admin/ path.
+    path("admin/oauth/", include("integrations.oauth_connect_admin")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -17,6 +17,7 @@ class Credential(models.Model):
     class Purpose(models.TextChoices):
         API = CredentialPurpose.API, "API access"
         WEBHOOK_SIGNING = CredentialPurpose.WEBHOOK_SIGNING, "Webhook signing"
+        OAUTH_CLIENT = CredentialPurpose.OAUTH_CLIENT, "OAuth 2.0 client (the app's)"
         # Owned by one subscription (webhooks): created and rotated only through it.
         SUBSCRIPTION_SIGNING = "subscription_signing", "Subscription signing (owned)"
 

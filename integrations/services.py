@@ -9,7 +9,9 @@ from credentials.services import CredentialNotConfigured, credential_resolve
 from customers.models import Customer
 from integrations import egress
 from integrations.deliveries.send import CallOutcome, connection_check
+from integrations.deliveries.services.tokens import token_refresh_outcome
 from integrations.models import Integration
+from integrations.oauth import TokenRefreshFailed, oauth_token_fresh
 from integrations.providers.types import CredentialPurpose
 from integrations.registry import get_provider
 
@@ -69,7 +71,17 @@ def integration_check(*, integration: Integration) -> CallOutcome:
         resolved = credential_resolve(
             provider=provider.key, customer=integration.customer, purpose=CredentialPurpose.API
         )
+        # An expiring OAuth 2.0 token is refreshed first, as a delivery's would be.
+        resolved = oauth_token_fresh(
+            provider_key=provider.key,
+            customer=integration.customer,
+            resolved=resolved,
+            config=integration.config,
+            trusted=integration.trusted,
+        )
         fields, shared = resolved.fields, resolved.shared
+    except TokenRefreshFailed as exc:
+        return token_refresh_outcome(exc)
     except CredentialNotConfigured:
         # A provider whose API fields are all optional (an open Grid) can be checked without one.
         if provider.missing_credentials({}):

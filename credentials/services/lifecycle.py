@@ -61,6 +61,11 @@ def credential_create(
         raise ValidationError(
             {"customer": "A customer-specific credential takes no region or tier."}
         )
+    if purpose == Credential.Purpose.OAUTH_CLIENT and customer is not None:
+        # The app's own client secret, one per provider (DESIGN §11): never a customer's.
+        raise ValidationError(
+            {"customer": "An oauth_client credential is the app's: global, region or tier."}
+        )
     credential = Credential(
         provider=provider,
         purpose=purpose,

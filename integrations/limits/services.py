@@ -16,6 +16,7 @@ from django.conf import settings
 
 from integrations.deliveries.retry import provider_delay
 from integrations.limits.stores import Quota, limit_store
+from integrations.limits.transitions import breaker_transitioned
 from integrations.providers.types import Outcome
 from integrations.registry import get_provider
 
@@ -155,6 +156,14 @@ def _breaker_failure(outcome) -> bool:
     return outcome.outcome == Outcome.RETRYABLE
 
 
+def _paced(provider_key: str, quota: Quota, outcome) -> float:
+    """Seconds the credential's sends wait after this answer, by the provider's bucket header;
+    the quota's rate is the bucket's leak rate."""
+    headers = (outcome.response or {}).get("headers") or {}
+    leak_per_second = quota.rate / quota.window if quota.window else 0.0
+    return get_provider(provider_key).pace_seconds(headers, leak_per_second)
+
+
 def send_settled(
     *,
     provider_key: str,
@@ -174,6 +183,10 @@ def send_settled(
         seconds = provider_delay(outcome.retry_after)
         store.cool_down([q.key for q in quotas], until=now + seconds)
         logger.warning("limits.cool_down scope=%s seconds=%s", quotas[0].key, round(seconds, 3))
+    elif quotas and (seconds := _paced(provider_key, quotas[0], outcome)):
+        # The provider says how full its bucket is (Shopify): every worker waits it out.
+        store.cool_down([quotas[0].key], until=now + seconds)
+        logger.info("limits.paced scope=%s seconds=%s", quotas[0].key, round(seconds, 3))
     if (outcome.ok and not permit.breaker_clean) or _breaker_failure(outcome):
         changed = store.breaker_record(
             provider_key,
@@ -186,6 +199,4 @@ def send_settled(
             error=outcome.error[:500],
         )
         if changed:
-            logger.warning(
-                "limits.breaker provider=%s region=%s state=%s", provider_key, region, changed
-            )
+            breaker_transitioned(provider=provider_key, region=region, state=changed)

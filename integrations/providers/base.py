@@ -70,6 +70,9 @@ class BaseProvider:
     capabilities: ClassVar[dict[str, CapabilityBinding]] = {}
     # The cheap authenticated read behind "Check connection"; its input comes from config.
     check_operation: ClassVar[Operation | None] = None
+    # Path (on the base URL) of the OAuth 2.0 token endpoint, for providers whose access tokens
+    # expire and are refreshed (integrations/oauth.py); None: tokens are used as given.
+    oauth_token_path: ClassVar[str | None] = None
     # Headers that carry secrets for this provider, masked in every stored record.
     secret_headers: ClassVar[tuple[str, ...]] = ()
     # The only headers of a received webhook that are stored with it (matched case-insensitively):
@@ -130,6 +133,11 @@ class BaseProvider:
 
     def authenticate(self, ctx: CallContext, request: ProviderRequest) -> None:
         """Add credentials to ``request`` in place. Default: no authentication."""
+
+    def pace_seconds(self, headers: Mapping[str, str], leak_per_second: float) -> float:
+        """How long every send on the credential waits after an answer with these headers, for
+        providers whose answers say how full their bucket is; 0: no pacing beyond the quota."""
+        return 0.0
 
     def missing_credentials(self, credentials: Mapping[str, str]) -> list[str]:
         fields = self.credential_fields.get(CredentialPurpose.API, [])

@@ -107,14 +107,32 @@ def _shop_result(response: ProviderResponse, data: dict) -> dict:
     }
 
 
+# Share of a shop's REST bucket left free for bursts (other apps on the shop, retries).
+CALL_LIMIT_HEADROOM = 0.25
+
+
 @register
 class ShopifyProvider(BaseProvider):
     key = "shopify"
     name = "Shopify"
     description = "Shopify Admin API writes and HTTPS webhooks."
+    oauth_token_path = "/admin/oauth/access_token"
     credential_fields = {
         CredentialPurpose.API: [
             CredentialField("access_token", help_text="Admin API access token."),
+            # OAuth 2.0 (docs/providers/shopify-oauth.md): with a refresh_token, the access
+            # token is refreshed before expires_at and once on a 401.
+            CredentialField("refresh_token", required=False, help_text="OAuth 2.0 refresh token."),
+            CredentialField(
+                "expires_at",
+                required=False,
+                secret=False,
+                help_text="When the access token expires (ISO 8601).",
+            ),
+        ],
+        CredentialPurpose.OAUTH_CLIENT: [
+            CredentialField("client_id", secret=False, help_text="The app's OAuth client id."),
+            CredentialField("client_secret", help_text="The app's OAuth client secret."),
         ],
         CredentialPurpose.WEBHOOK_SIGNING: [
             CredentialField("secret", help_text="The app's client secret (signs webhooks)."),
@@ -164,6 +182,20 @@ class ShopifyProvider(BaseProvider):
 
     def authenticate(self, ctx: CallContext, request: ProviderRequest) -> None:
         request.headers[HEADER_SHOPIFY_ACCESS_TOKEN] = ctx.credentials.get("access_token", "")
+
+    def pace_seconds(self, headers: Mapping[str, str], leak_per_second: float) -> float:
+        # X-Shopify-Shop-Api-Call-Limit "used/size" (reference/providers.md, Shopify): past
+        # (1 - headroom) of the bucket, wait until it has leaked back below that mark.
+        value = next(
+            (v for k, v in headers.items() if k.lower() == HEADER_SHOPIFY_CALL_LIMIT.lower()), ""
+        )
+        used, _, size = str(value).partition("/")
+        try:
+            used, size = int(used), int(size)
+        except ValueError:
+            return 0.0
+        over = used - size * (1 - CALL_LIMIT_HEADROOM)
+        return over / leak_per_second if over > 0 and leak_per_second > 0 else 0.0
 
     def classify_error(self, response: ProviderResponse, config: Mapping) -> Interpretation:
         interpretation = super().classify_error(response, config)

@@ -35,7 +35,13 @@ ERROR_EXCERPT_CHARS = 300
 class CredentialPurpose:
     API = "api"
     WEBHOOK_SIGNING = "webhook_signing"
-    CHOICES = ((API, "API access"), (WEBHOOK_SIGNING, "Webhook signing"))
+    # The app's own OAuth 2.0 client_id / client_secret: one admin-owned credential per provider.
+    OAUTH_CLIENT = "oauth_client"
+    CHOICES = (
+        (API, "API access"),
+        (WEBHOOK_SIGNING, "Webhook signing"),
+        (OAUTH_CLIENT, "OAuth 2.0 client (the app's)"),
+    )
 
 
 class Outcome(models.TextChoices):

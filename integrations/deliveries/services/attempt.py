@@ -1,12 +1,12 @@
 """Attempting deliveries (a worker's batch): claim them, send each within the rate limits with
 its credentials, and settle the outcomes in groups."""
 
-import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import structlog
 from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -24,14 +24,26 @@ from integrations.deliveries.retry import RetryPolicy
 from integrations.deliveries.send import CallOutcome, operation_execute
 from integrations.deliveries.services.outbox import DELIVERIES
 from integrations.deliveries.services.policy import retry_policy
-from integrations.deliveries.services.settle import Settlement, settle_group, settlement_for
+from integrations.deliveries.services.settle import (
+    Settlement,
+    log_ids,
+    settle_group,
+    settlement_for,
+)
+from integrations.deliveries.services.tokens import (
+    TOKEN_CONFIGURATION_ERRORS,
+    TokenRefreshFailed,
+    delivery_token_fresh,
+    token_refresh_outcome,
+    token_refresh_wanted,
+)
 from integrations.limits.services import Deferral, SendPermits, rate_limit_quotas, send_settled
 from integrations.providers.types import CredentialPurpose, Outcome
 from integrations.registry import get_provider
 
 __all__ = ("deliveries_attempt",)
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 # Attempts are recorded and settled in groups of up to this many, or this often: fewer commits,
 # while a worker that dies leaves at most one group sent but unsettled (sent again once its
@@ -78,16 +90,18 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
             if late or not heartbeat.holding():
                 _release(queue[position:], enqueued_until=None)
                 logger.info(
-                    "deliveries.batch_handed_back count=%s reason=%s",
-                    len(queue) - position,
-                    "batch_time" if late else "lease_not_renewed",
+                    "deliveries.batch_handed_back",
+                    count=len(queue) - position,
+                    reason="batch_time" if late else "lease_not_renewed",
                 )
                 break
             attempt_started = timezone.now()
-            try:
-                result = _attempt(delivery, cache)
-            except Exception as exc:
-                result = _crashed(delivery, exc, attempt_started)
+            # Every line logged while the attempt runs (egress, limits) names the delivery.
+            with structlog.contextvars.bound_contextvars(**log_ids(delivery)):
+                try:
+                    result = _attempt(delivery, cache)
+                except Exception as exc:
+                    result = _crashed(delivery, exc, attempt_started)
             cache.to_come[delivery.provider_key, delivery.customer_id] -= 1
             if not isinstance(result, Settlement):
                 results[delivery.pk] = result
@@ -127,23 +141,46 @@ def _attempt(delivery: Delivery, cache: _BatchCache) -> Settlement | str | None:
     resolved = None
     try:
         credentials, resolved = _resolve_credentials(delivery, cache)
+        # OAuth 2.0: an access token about to expire is refreshed first (integrations/oauth.py).
+        credentials, resolved = delivery_token_fresh(
+            delivery, cache.credentials, credentials, resolved
+        )
     except CredentialNotConfigured as exc:
         outcome = CallOutcome(
             Outcome.TERMINAL, error=str(exc), error_class="credential_not_configured"
         )
         dead_reason = Delivery.DeadReason.CONFIGURATION
+    except TokenRefreshFailed as exc:
+        outcome = token_refresh_outcome(exc)
+        refused = outcome.error_class in TOKEN_CONFIGURATION_ERRORS
+        dead_reason = Delivery.DeadReason.CONFIGURATION if refused else None
     else:
         outcome = _send_within_limits(delivery, cache, credentials, resolved)
+        if token_refresh_wanted(delivery, outcome, resolved):
+            outcome, resolved = _resend_refreshed(delivery, cache, resolved)
         if isinstance(outcome, Deferral):
             return _defer(delivery, outcome)
         # A destination the egress policy refuses is a configuration matter (base_url, URL or
         # SWITCHYARD_EGRESS_ALLOW), not the provider's answer.
-        refused = outcome.error_class == "egress_refused"
+        refused = outcome.error_class in ("egress_refused", *TOKEN_CONFIGURATION_ERRORS)
         dead_reason = Delivery.DeadReason.CONFIGURATION if refused else None
         if resolved is not None:
             cache.versions_used.add(resolved.version_id)
     policy = retry_policy(delivery.provider_key, delivery.integration)
     return settlement_for(delivery, outcome, policy, started_at, resolved, dead_reason)
+
+
+@sensitive_variables("credentials", "resolved")
+def _resend_refreshed(delivery: Delivery, cache: _BatchCache, resolved):
+    """After a 401 to a refreshable token: refresh once (or take the version another worker
+    just refreshed) and send again; (outcome, credential used)."""
+    try:
+        credentials, resolved = delivery_token_fresh(
+            delivery, cache.credentials, resolved.fields, resolved, force=True
+        )
+    except TokenRefreshFailed as exc:
+        return token_refresh_outcome(exc), resolved
+    return _send_within_limits(delivery, cache, credentials, resolved), resolved
 
 
 @sensitive_variables("credentials", "resolved")
@@ -231,12 +268,7 @@ def _defer(delivery: Delivery, deferral: Deferral) -> str | None:
         next_attempt_at=timezone.now() + timedelta(seconds=deferral.seconds),
         last_error=f"Deferred {deferral.seconds:.1f} s: {deferral.reason}.",
     )
-    logger.info(
-        "deliveries.deferred delivery=%s seconds=%.3f reason=%s",
-        delivery.pk,
-        deferral.seconds,
-        deferral.reason,
-    )
+    logger.info("deliveries.deferred", seconds=round(deferral.seconds, 3), reason=deferral.reason)
     return Delivery.Status.PENDING if returned else None
 
 
@@ -244,7 +276,7 @@ def _crashed(delivery: Delivery, exc: Exception, started_at) -> Settlement:
     """An attempt that raised instead of returning an outcome (a bug, data the code did not
     foresee) settles as a failed attempt with its error class, by the default policy: retried
     where a retry may help, dead at once where the same data would fail the same way."""
-    logger.exception("deliveries.attempt_crashed delivery=%s", delivery.pk)
+    logger.exception("deliveries.attempt_crashed")
     name = exc.__class__.__name__
     outcome = CallOutcome(
         Outcome.TERMINAL if isinstance(exc, REPEATING_ERRORS) else Outcome.RETRYABLE,
