@@ -24,7 +24,6 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -33,6 +32,8 @@ from urllib3 import exceptions as urllib3_errors
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.connection import allowed_gai_family, create_connection
+
+from integrations.egress_url import UrlRefused, url_split
 
 __all__ = (
     "MAX_RESPONSE_BYTES",
@@ -244,7 +245,10 @@ def _resolve(host: str, port: int, family: int = 0) -> list:
 def destination_check(url: str, *, allow_private: bool = False) -> None:
     """Raise ``EgressRefused`` unless ``url`` is an http(s) URL the policy lets us reach now
     (configuration time, and again before a send; the connection checks once more)."""
-    parts = urlsplit(url)
+    try:
+        parts = url_split(url)
+    except UrlRefused as exc:
+        raise EgressRefused(str(exc)) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EgressRefused("Enter an http(s) URL with a host.")
     try:

@@ -16,7 +16,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework import exceptions, throttling
 
-from customers.selectors import customer_by_slug
+from customers.selectors import customer_by_slug, customers_visible_to
 
 __all__ = ("ApiQuotaThrottle",)
 
@@ -36,10 +36,10 @@ class ApiQuotaThrottle(throttling.BaseThrottle):
         quotas = _quotas(request, api_key, window)
         if not quotas:
             return True
-        counts = _count([key for key, _, _ in quotas])
+        counts = _count([(key, calls) for key, _, _, calls in quotas])
         if counts is None:
             return True
-        for (_, limit, whose), count in zip(quotas, counts, strict=True):
+        for (_, limit, whose, _), count in zip(quotas, counts, strict=True):
             if count > limit:
                 raise exceptions.Throttled(
                     wait=(window + 1) * WINDOW_SECONDS - now,
@@ -48,50 +48,69 @@ class ApiQuotaThrottle(throttling.BaseThrottle):
         return True
 
 
-def _quotas(request, api_key, window: int) -> list[tuple[str, int, str]]:
-    """(cache key, limit, whose quota) for each quota the request counts against."""
+def _quotas(request, api_key, window: int) -> list[tuple[str, int, str, int]]:
+    """(cache key, limit, whose quota, calls) for each quota the request counts against. A
+    batch counts as one call per item, against its key and each customer its items name."""
     quotas = []
+    by_customer = _calls_by_customer(request, api_key)
     per_key = settings.SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_KEY
     if per_key:
         # The prefix, not the id: a test database reuses ids, a new key never reuses a prefix.
-        quotas.append((f"switchyard:quota:key:{api_key.prefix}:{window}", per_key, "This API key"))
+        key = f"switchyard:quota:key:{api_key.prefix}:{window}"
+        quotas.append((key, per_key, "This API key", max(1, _items_in(request))))
     per_customer = settings.SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_CUSTOMER
-    if per_customer and (slug := _customer_named(request, api_key)):
-        key = f"switchyard:quota:customer:{slug}:{window}"
-        quotas.append((key, per_customer, f"Customer '{slug}'"))
+    if per_customer:
+        for slug, calls in by_customer.items():
+            key = f"switchyard:quota:customer:{slug}:{window}"
+            quotas.append((key, per_customer, f"Customer '{slug}'", calls))
     return quotas
 
 
-def _customer_named(request, api_key) -> str | None:
-    """The customer the request acts for, if it names one this key may act for: a key limited
-    to its customers must not use up another customer's quota by naming it."""
-    slug = request.query_params.get("customer")
-    if slug is None and isinstance(request.data, Mapping):
-        slug = request.data.get("customer")
-    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
-        return None
-    if api_key.customer_limited and customer_by_slug(api_key=api_key, slug=slug) is None:
-        return None
-    return slug
+def _items_in(request) -> int:
+    items = request.data.get("items") if isinstance(request.data, Mapping) else None
+    return len(items) if isinstance(items, list) else 0
 
 
-def _count(keys: list[str]) -> list[int] | None:
-    """This request counted in each key's window: the new counts, or None without a cache."""
+def _calls_by_customer(request, api_key) -> dict[str, int]:
+    """The customers the request acts for (``customer`` in the query or body, or each batch
+    item's) that this key may act for, with the calls it makes for each: a key limited to its
+    customers must not use up another customer's quota by naming it."""
+    named = [request.query_params.get("customer")]
+    if isinstance(request.data, Mapping):
+        named.append(request.data.get("customer"))
+        if _items_in(request):
+            named += [i.get("customer") for i in request.data["items"] if isinstance(i, Mapping)]
+    calls: dict[str, int] = {}
+    for slug in named:
+        if isinstance(slug, str) and _SLUG.fullmatch(slug):
+            calls[slug] = calls.get(slug, 0) + 1
+    if not calls or not api_key.customer_limited:
+        return calls
+    if len(calls) == 1:  # the common case, on the accept path: one prepared query
+        [slug] = calls
+        return calls if customer_by_slug(api_key=api_key, slug=slug) else {}
+    visible = set(customers_visible_to(api_key).values_list("slug", flat=True))
+    return {slug: n for slug, n in calls.items() if slug in visible}
+
+
+def _count(keys: list[tuple[str, int]]) -> list[int] | None:
+    """This request's calls counted in each key's window: the new counts, or None without a
+    cache."""
     try:
         cache = caches["default"]
         if isinstance(cache, RedisCache):
             # Django's incr() costs two round trips (EXISTS, INCRBY) per key and needs an add()
-            # first; INCR and EXPIRE in one pipeline are one round trip for all keys.
+            # first; INCRBY and EXPIRE in one pipeline are one round trip for all keys.
             pipeline = cache._cache.get_client(write=True).pipeline(transaction=False)
-            for key in keys:
+            for key, calls in keys:
                 full_key = cache.make_and_validate_key(key)
-                pipeline.incr(full_key)
+                pipeline.incrby(full_key, calls)
                 pipeline.expire(full_key, WINDOW_SECONDS + 5)
             return pipeline.execute()[::2]
         counts = []
-        for key in keys:
+        for key, calls in keys:
             cache.add(key, 0, WINDOW_SECONDS + 5)
-            counts.append(cache.incr(key))
+            counts.append(cache.incr(key, calls))
         return counts
     except Exception:
         logger.warning("api.quota_unavailable", exc_info=True)

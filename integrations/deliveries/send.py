@@ -17,6 +17,7 @@ from integrations import egress
 from integrations.deliveries.masking import Masker, excerpt, masker_for
 from integrations.deliveries.prepare import PreparedCall
 from integrations.egress import MAX_RESPONSE_BYTES
+from integrations.egress_url import url_host
 from integrations.models import Integration
 from integrations.providers.base import BaseProvider
 from integrations.providers.types import (
@@ -183,10 +184,12 @@ def _shared_credential_refusal(
     if not scope.credential_shared or scope.trusted:
         return None
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    # The host HTTP clients connect to; none for a URL they read differently (refused below).
+    host = url_host(url) or ""
     # Only the provider's own HTTPS endpoint: the same host over plain http or on another port
     # would carry the secret in clear or to whatever listens there.
-    if parts.scheme == "https" and parts.port in (None, 443) and host in provider.own_hosts(config):
+    own = host and host in provider.own_hosts(config)
+    if parts.scheme == "https" and parts.port in (None, 443) and own:
         return None
     return Interpretation(
         Outcome.TERMINAL,

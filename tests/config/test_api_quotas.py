@@ -132,3 +132,22 @@ def test_the_quotas_cost_one_round_trip_to_redis(quotas, customer, monkeypatch):
     # remembered as unblocked for a second: this one makes the quotas' pipeline and nothing else.
     assert without == ["GET"]
     assert trips == ["pipeline"]
+
+
+def _items(customer, count: int) -> list[dict]:
+    return [{"customer": customer.slug, "action": "trello.nope", "input": {}}] * count
+
+
+def test_a_batch_counts_one_call_per_item(quotas, customer, globex):
+    """Against the key's quota and each named customer's: a batch is no way around either."""
+    quotas(per_key=0, per_customer=5)
+    limited = _client(customers=[customer])
+    batch = "/api/v1/deliveries/batch/"
+    assert limited.post(batch, {"items": _items(customer, 4)}, format="json").status_code == 200
+    _throttled(limited.post(batch, {"items": _items(customer, 2)}, format="json"), customer.slug)
+    # Items naming a customer the key may not see use up nobody's quota (they are refused).
+    other = _items(globex, 50)
+    assert limited.post(batch, {"items": other}, format="json").status_code == 200
+    quotas(per_key=3, per_customer=0)
+    fresh = _client()
+    _throttled(fresh.post(batch, {"items": _items(globex, 4)}, format="json"), "This API key")

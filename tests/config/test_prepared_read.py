@@ -1,8 +1,11 @@
 """config.db.PreparedRead: a read compiled once and run with new values returns what the ORM
 returns for the same queryset, on SQLite and PostgreSQL alike."""
 
+from datetime import timedelta
+
 import pytest
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from config.db import PreparedRead
 from customers.models import Customer
@@ -70,9 +73,14 @@ def test_literals_get_a_statement_each(acme, globex):
         read.objects(slug="nobody", limit=5)
 
 
-def test_now_compares_in_the_database(acme):
+def test_now_compares_in_the_database(acme, globex):
+    """SQLite's Now() has millisecond precision: rows a minute apart, not within one."""
+    minute = timedelta(minutes=1)
+    Customer.objects.filter(pk=acme.pk).update(created_at=timezone.now() - minute)
+    Customer.objects.filter(pk=globex.pk).update(created_at=timezone.now() + minute)
     read = PreparedRead(lambda slug: Customer.objects.filter(slug=slug, created_at__lt=Now()))
     assert [c.pk for c in read.objects(slug="acme")] == [acme.pk]
+    assert read.objects(slug="globex") == []
 
 
 @pytest.mark.parametrize(
