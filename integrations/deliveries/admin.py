@@ -126,45 +126,47 @@ class DeliveryControlMixin:
         ]
 
     def retry_view(self, request, pk):
-        delivery = get_object_or_404(Delivery, pk=pk)
-
-        def perform(reason):
-            try:
-                services.delivery_retry(delivery=delivery)
-            except ProblemConflict as exc:
-                raise ValueError(exc.detail) from exc
-            audit(request, [delivery], "Retried the dead letter.", reason)
-            return f"Retrying delivery #{delivery.pk}."
-
-        return object_action(
-            self,
+        return self._control_view(
             request,
-            delivery,
-            allowed=self.has_retry_permission(request),
-            title=f"Retry delivery #{delivery.pk}?",
+            pk,
+            services.delivery_retry,
+            logged="Retried the dead letter.",
+            done="Retrying delivery #{pk}.",
+            title="Retry delivery #{pk}?",
             explanation="It is sent again now, with a fresh retry budget; the attempt is "
             "marked as a manual retry.",
-            perform=perform,
         )
 
     def cancel_view(self, request, pk):
+        return self._control_view(
+            request,
+            pk,
+            services.delivery_cancel,
+            logged="Cancelled.",
+            done="Cancelled delivery #{pk}.",
+            title="Cancel delivery #{pk}?",
+            explanation="It is never sent (an attempt in flight finishes first); the log keeps it.",
+        )
+
+    def _control_view(self, request, pk, service, *, logged, done, title, explanation):
+        """A delivery's Retry or Cancel button: confirmation, permission, audit with reason."""
         delivery = get_object_or_404(Delivery, pk=pk)
 
         def perform(reason):
             try:
-                services.delivery_cancel(delivery=delivery)
+                service(delivery=delivery)
             except ProblemConflict as exc:
                 raise ValueError(exc.detail) from exc
-            audit(request, [delivery], "Cancelled.", reason)
-            return f"Cancelled delivery #{delivery.pk}."
+            audit(request, [delivery], logged, reason)
+            return done.format(pk=delivery.pk)
 
         return object_action(
             self,
             request,
             delivery,
             allowed=self.has_retry_permission(request),
-            title=f"Cancel delivery #{delivery.pk}?",
-            explanation="It is never sent (an attempt in flight finishes first); the log keeps it.",
+            title=title.format(pk=delivery.pk),
+            explanation=explanation,
             perform=perform,
         )
 

@@ -64,3 +64,40 @@ def admin_login(page, django_user_model):
         return page
 
     return login
+
+
+CARD = "5abbe4b7ddc1b351ef961414"
+
+
+def trello_dead_letter(customer, fake_provider):
+    """A ``workflow.proceed`` delivery for ``customer`` that dead-lettered: the fake Trello is
+    down for the first call and the integration allows one attempt (queued tasks run inline)."""
+    from credentials.services import credential_create
+    from integrations.deliveries.services import delivery_create
+    from integrations.services import integration_create
+
+    credential_create(
+        provider="trello",
+        purpose="api",
+        customer=customer,
+        fields={"api_key": "a" * 32, "token": "b" * 64},
+    )
+    integration_create(
+        customer=customer,
+        provider_key="trello",
+        config={
+            "base_url": f"{fake_provider.url}/trello",
+            "stages": {"done": "5abbe4b7ddc1b351ef9614a2"},
+            "retry": {"max_attempts": 1},
+        },
+    )
+    fake_provider.fault(path_prefix="/trello/", status=503, count=1)
+    delivery, _ = delivery_create(
+        api_key=None,
+        customer=customer.slug,
+        action="workflow.proceed",
+        input={"item": CARD, "to": "done"},
+    )
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.dead_reason) == ("dead", "attempts_exhausted")
+    return delivery

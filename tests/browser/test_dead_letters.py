@@ -1,38 +1,13 @@
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+from tests.browser.fixtures import trello_dead_letter
 
-CARD = "5abbe4b7ddc1b351ef961414"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_retry_a_dead_letter_from_the_admin(page, admin_login, acme, fake_provider):
     """The operator's path: Dead letters → select → Retry → confirm → the delivery succeeds."""
-    from credentials.services import credential_create
-    from integrations.deliveries.services import delivery_create
-    from integrations.services import integration_create
-
-    credential_create(
-        provider="trello",
-        purpose="api",
-        customer=acme,
-        fields={"api_key": "a" * 32, "token": "b" * 64},
-    )
-    integration_create(
-        customer=acme,
-        provider_key="trello",
-        config={
-            "base_url": f"{fake_provider.url}/trello",
-            "stages": {"done": "5abbe4b7ddc1b351ef9614a2"},
-            "retry": {"max_attempts": 1},
-        },
-    )
-    # The provider is down for the first call; with one attempt allowed, it dead-letters.
-    fake_provider.fault(path_prefix="/trello/", status=503, count=1)
-    delivery, _ = delivery_create(
-        api_key=None, customer="acme", action="workflow.proceed", input={"item": CARD, "to": "done"}
-    )
-    delivery.refresh_from_db()  # tests run queued tasks inline: the attempt already happened
-    assert (delivery.status, delivery.dead_reason) == ("dead", "attempts_exhausted")
+    delivery = trello_dead_letter(acme, fake_provider)
 
     admin_login()
     page.goto(f"{page.base_url}/admin/integrations/deadletter/")

@@ -5,6 +5,8 @@ request (the favicon included). Rotating a credential: tests/credentials/test_br
 import pytest
 from django.utils import timezone
 
+from tests.browser.fixtures import trello_dead_letter
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CARD = "5abbe4b7ddc1b351ef961414"
@@ -23,40 +25,11 @@ def watched(page):
     assert problems == []
 
 
-def _dead_letter(acme, fake_provider):
-    from credentials.services import credential_create
-    from integrations.deliveries.services import delivery_create
-    from integrations.services import integration_create
-
-    credential_create(
-        provider="trello",
-        purpose="api",
-        customer=acme,
-        fields={"api_key": "a" * 32, "token": "b" * 64},
-    )
-    integration_create(
-        customer=acme,
-        provider_key="trello",
-        config={
-            "base_url": f"{fake_provider.url}/trello",
-            "stages": {"done": "5abbe4b7ddc1b351ef9614a2"},
-            "retry": {"max_attempts": 1},
-        },
-    )
-    fake_provider.fault(path_prefix="/trello/", status=503, count=1)
-    delivery, _ = delivery_create(
-        api_key=None, customer="acme", action="workflow.proceed", input={"item": CARD, "to": "done"}
-    )
-    delivery.refresh_from_db()
-    assert delivery.status == "dead"
-    return delivery
-
-
 def test_retry_a_dead_letter_from_its_page_records_the_actor(
     watched, admin_login, acme, fake_provider
 ):
     page = watched
-    delivery = _dead_letter(acme, fake_provider)
+    delivery = trello_dead_letter(acme, fake_provider)
     admin_login(username="ops-anna")
     page.goto(f"{page.base_url}/admin/integrations/deadletter/")
     assert "503" in page.inner_text("#result_list")
