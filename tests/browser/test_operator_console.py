@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from tests.browser.fixtures import trello_dead_letter
+from tests.integrations.limits.fixtures import breaker_opened, fresh_limits  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -76,16 +77,8 @@ def test_close_a_breaker(watched, admin_login, acme):
     from integrations.models import CircuitBreaker
 
     page = watched
-    breaker = CircuitBreaker.objects.create(
-        provider_key="trello",
-        region=acme.region.code,
-        state="open",
-        failing_deliveries=[1, 2, 3],
-        opened_at=timezone.now(),
-        first_opened_at=timezone.now(),
-        open_until=timezone.now() + timezone.timedelta(seconds=300),
-        last_error="HTTP 502: Bad Gateway",
-    )
+    breaker = breaker_opened("trello", acme.region.code)
+    CircuitBreaker.objects.filter(pk=breaker.pk).update(last_error="HTTP 502: Bad Gateway")
     admin_login(username="ops-ben")
     page.goto(f"{page.base_url}/admin/integrations/circuitbreaker/")
     page.click(f"#result_list a[href$='/circuitbreaker/{breaker.pk}/change/']")

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.browser.test_operator_console import _dead_letter
+from tests.browser.fixtures import trello_dead_letter
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,7 +25,7 @@ def _seed(acme, fake_provider):
     from webhooks.models import InboundEvent
     from webhooks.services import endpoint_create, subscription_create
 
-    delivery = _dead_letter(acme, fake_provider)
+    delivery = trello_dead_letter(acme, fake_provider)
     # The dead letter's 503 already counted a failure: open that breaker.
     CircuitBreaker.objects.update_or_create(
         provider_key="trello",

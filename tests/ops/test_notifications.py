@@ -24,6 +24,7 @@ from integrations.models import CircuitBreaker, Delivery, OpsNotification
 from integrations.ops.conditions import ops_conditions_check
 from integrations.ops.services import ops_notifications_send, ops_notify, ops_signing_secret_rotate
 from tests.integrations.deliveries.conftest import CARD_URL
+from tests.integrations.limits.fixtures import breaker_opened
 from tests.integrations.limits.test_engine import attempt, create
 from tests.local_http import LocalHttpServer
 
@@ -89,7 +90,10 @@ def test_a_receiver_gets_a_verifiable_breaker_opened_right_after_it_opens(
 
 def test_an_operator_closing_the_breaker_sends_breaker_closed(receiver):
     ops_signing_secret_rotate(grace_seconds=0)
-    breaker = CircuitBreaker.objects.create(provider_key="miro", region="eu", state="open")
+    breaker = breaker_opened("miro", "eu")
+    assert breaker.state == "open"
+    ops_notifications_send()  # breaker.opened
+    receiver.received.clear()
     assert breaker_close(breaker=breaker)
     ops_notifications_send()
     [(_, body)] = receiver.received

@@ -1,5 +1,7 @@
 """Fixtures shared by the limits and delivery tests."""
 
+import time
+
 import pytest
 
 from integrations.limits.stores import RedisStore, limit_store
@@ -25,3 +27,21 @@ def fresh_limits():
     if isinstance(limit_store(), RedisStore):
         clear_limit_state()
     yield
+
+
+def breaker_opened(provider_key: str, region: str, *, cool_off: float = 300.0) -> CircuitBreaker:
+    """The breaker of ``provider_key``/``region`` opened through the store in use (Redis keeps
+    its state in Redis: a row written by hand would be overruled), as three failing
+    deliveries open it; its mirrored row."""
+    store = limit_store()
+    for delivery_id in (1, 2, 3):
+        store.breaker_record(
+            provider_key,
+            region,
+            ok=False,
+            delivery_id=delivery_id,
+            threshold=3,
+            cool_off=cool_off,
+            now=time.time(),
+        )
+    return CircuitBreaker.objects.get(provider_key=provider_key, region=region)
