@@ -17,8 +17,8 @@ from django.utils.functional import cached_property
 
 __all__ = ("EXACT_UP_TO", "EstimatedCountPaginator", "LargeTableMixin", "estimated_count")
 
-# Counting this many matching rows costs a few milliseconds; beyond it the estimate is enough
-# for page links (the dead letters of one provider: 370 ms counted up to 10,000, bench/console).
+# Counting this many matching rows is cheap; beyond it the cost grows with the table, and an
+# estimate is enough for page links.
 EXACT_UP_TO = 1_000
 
 

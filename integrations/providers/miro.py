@@ -20,6 +20,8 @@ from integrations.constants import (
 from integrations.providers.base import BaseProvider
 from integrations.providers.config import BaseConfigSerializer, NoInput
 from integrations.providers.types import (
+    OAUTH_CLIENT_FIELDS,
+    OAUTH_REFRESH_FIELDS,
     CallContext,
     CapabilityBinding,
     CredentialField,
@@ -154,20 +156,9 @@ class MiroProvider(BaseProvider):
     credential_fields = {
         CredentialPurpose.API: [
             CredentialField("access_token", help_text="OAuth 2.0 access token (sent as Bearer)."),
-            # OAuth 2.0 (docs/providers/miro-oauth.md): with a refresh_token, the access
-            # token is refreshed before expires_at and once on a 401.
-            CredentialField("refresh_token", required=False, help_text="OAuth 2.0 refresh token."),
-            CredentialField(
-                "expires_at",
-                required=False,
-                secret=False,
-                help_text="When the access token expires (ISO 8601).",
-            ),
+            *OAUTH_REFRESH_FIELDS,  # docs/providers/miro-oauth.md
         ],
-        CredentialPurpose.OAUTH_CLIENT: [
-            CredentialField("client_id", secret=False, help_text="The app's OAuth client id."),
-            CredentialField("client_secret", help_text="The app's OAuth client secret."),
-        ],
+        CredentialPurpose.OAUTH_CLIENT: OAUTH_CLIENT_FIELDS,
     }
     default_base_url = "https://api.miro.com"
     # 100,000 credits per minute; an item update is Level 2 (100 credits).

@@ -22,6 +22,8 @@ from integrations.constants import (
 from integrations.providers.base import BaseProvider
 from integrations.providers.config import BaseConfigSerializer, NoInput
 from integrations.providers.types import (
+    OAUTH_CLIENT_FIELDS,
+    OAUTH_REFRESH_FIELDS,
     CallContext,
     CredentialField,
     CredentialPurpose,
@@ -120,20 +122,9 @@ class ShopifyProvider(BaseProvider):
     credential_fields = {
         CredentialPurpose.API: [
             CredentialField("access_token", help_text="Admin API access token."),
-            # OAuth 2.0 (docs/providers/shopify-oauth.md): with a refresh_token, the access
-            # token is refreshed before expires_at and once on a 401.
-            CredentialField("refresh_token", required=False, help_text="OAuth 2.0 refresh token."),
-            CredentialField(
-                "expires_at",
-                required=False,
-                secret=False,
-                help_text="When the access token expires (ISO 8601).",
-            ),
+            *OAUTH_REFRESH_FIELDS,  # docs/providers/shopify-oauth.md
         ],
-        CredentialPurpose.OAUTH_CLIENT: [
-            CredentialField("client_id", secret=False, help_text="The app's OAuth client id."),
-            CredentialField("client_secret", help_text="The app's OAuth client secret."),
-        ],
+        CredentialPurpose.OAUTH_CLIENT: OAUTH_CLIENT_FIELDS,
         CredentialPurpose.WEBHOOK_SIGNING: [
             CredentialField("secret", help_text="The app's client secret (signs webhooks)."),
         ],

@@ -60,6 +60,23 @@ class CredentialField:
     help_text: str = ""
 
 
+# OAuth 2.0 providers (integrations/oauth.py): a customer's token may come with a refresh token,
+# refreshed before expires_at and once on a 401; the app's client is one admin-owned credential.
+OAUTH_REFRESH_FIELDS = (
+    CredentialField("refresh_token", required=False, help_text="OAuth 2.0 refresh token."),
+    CredentialField(
+        "expires_at",
+        required=False,
+        secret=False,
+        help_text="When the access token expires (ISO 8601).",
+    ),
+)
+OAUTH_CLIENT_FIELDS = [
+    CredentialField("client_id", secret=False, help_text="The app's OAuth client id."),
+    CredentialField("client_secret", help_text="The app's OAuth client secret."),
+]
+
+
 class SignatureInvalid(Exception):
     """An inbound webhook failed verification; the message is a reason, never a secret."""
 
