@@ -1,10 +1,18 @@
 from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import Http404, HttpResponseBadRequest
 
+from config import tracing
 from config.api.problems import MACHINE_PREFIXES, problem_response
 from config.json_limits import NUL, nul_escaped
 
-__all__ = ("BodySizeLimitMiddleware", "NulRefusedMiddleware", "body_stream", "reads_chunked_body")
+__all__ = (
+    "BodySizeLimitMiddleware",
+    "NulRefusedMiddleware",
+    "TracingMiddleware",
+    "body_stream",
+    "reads_chunked_body",
+)
 
 
 def _chunked(meta) -> bool:
@@ -99,3 +107,30 @@ def _nul_refused(request, where: str, names: list[str]):
         return HttpResponseBadRequest(detail)
     errors = {name: ["NUL (\\u0000) characters are not allowed."] for name in names}
     return problem_response(400, "validation-error", detail, errors)
+
+
+class TracingMiddleware:
+    """The server span of each request, continuing a caller's W3C ``traceparent``. While tracing
+    is off it is not in the chain at all (MiddlewareNotUsed): a request pays nothing for it."""
+
+    def __init__(self, get_response):
+        if not tracing.enabled():
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with tracing.span(
+            request.method,
+            kind=tracing.SpanKind.SERVER,
+            parents=[request.META.get("HTTP_TRACEPARENT")],
+        ) as current:
+            response = self.get_response(request)
+            match = request.resolver_match
+            tracing.server_span_finish(
+                current,
+                method=request.method,
+                route=match.route if match else "",
+                status=response.status_code,
+                request_id=getattr(request, "request_id", None),
+            )
+        return response

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
 from config.logging import log_format, logging_config, structlog_configure
+from config.tracing import tracing_configure
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SWITCHYARD_VAR_DIR", str(BASE_DIR / "var")))
@@ -56,6 +57,7 @@ if SWITCHYARD_DEV_TOOLS:
 
 MIDDLEWARE = [
     "config.request_id.RequestIdMiddleware",
+    "config.middleware.TracingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
     "config.middleware.NulRefusedMiddleware",
@@ -343,6 +345,10 @@ SWITCHYARD_METRICS_DIR = Path(env_str("SWITCHYARD_METRICS_DIR", str(VAR_DIR / "m
 SWITCHYARD_LOG_FORMAT = log_format()
 LOGGING = logging_config(fmt=SWITCHYARD_LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
 structlog_configure()
+
+# --- Tracing --------------------------------------------------------------------------------
+# OpenTelemetry, off unless the standard OTEL_* variables turn it on (README, config/tracing.py).
+tracing_configure()
 
 # --- Credentials ----------------------------------------------------------------------------
 # Master keys of the credentials vault, independent of SECRET_KEY: comma-separated url-safe

@@ -33,6 +33,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.connection import allowed_gai_family, create_connection
 
+from config import tracing
 from integrations.egress_url import UrlRefused, url_split
 
 __all__ = (
@@ -336,7 +337,16 @@ class DeadlineSession(requests.Session):
     """Never follows redirects; holds a call to ``deadline`` seconds (default: the attempt
     deadline) and reads at most MAX_RESPONSE_BYTES + 1 bytes of body."""
 
+    provider_key = ""  # set by session_for; named on the call's span
+
     def send(self, request, *, deadline: float | None = None, **kwargs):
+        # The client span's context goes out as ``traceparent`` (only while tracing is on).
+        with tracing.client_span(request, provider=self.provider_key) as current:
+            response = self._send(request, deadline=deadline, **kwargs)
+            tracing.http_status(current, response.status_code)
+        return response
+
+    def _send(self, request, *, deadline: float | None, **kwargs):
         kwargs["allow_redirects"] = False  # a redirect is an answer, never a second request
         if kwargs.get("stream"):
             return super().send(request, **kwargs)
@@ -417,5 +427,6 @@ def session_for(provider_key: str, *, allow_private: bool = False) -> requests.S
         if session is not None:
             session.close()
         session = _session(allow_private=allow_private)
+        session.provider_key = provider_key
         _sessions[key] = (now, session)
     return session

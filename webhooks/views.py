@@ -11,6 +11,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from config import tracing
 from config.api.problems import problem_response
 from config.middleware import body_stream, reads_chunked_body
 from webhooks import services
@@ -61,14 +62,19 @@ def receive(request, provider: str, endpoint_id):
             413, "payload-too-large", f"Request body exceeds the limit of {limit} bytes."
         )
     try:
-        event, created = services.inbound_webhook_receive(
-            provider=provider,
-            endpoint_id=endpoint_id,
-            body=body,
-            headers=dict(request.headers),
-            url=_url(request),
-            remote_ip=request.META.get("REMOTE_ADDR") or None,
-        )
+        # Verify and store; a refusal marks the span failed with its class (SignatureRejected).
+        with tracing.span("webhooks.receive", attributes={"switchyard.provider": provider}) as span:
+            event, created = services.inbound_webhook_receive(
+                provider=provider,
+                endpoint_id=endpoint_id,
+                body=body,
+                headers=dict(request.headers),
+                url=_url(request),
+                remote_ip=request.META.get("REMOTE_ADDR") or None,
+            )
+            tracing.annotate(
+                span, {"switchyard.event_id": event.pk, "switchyard.duplicate": not created}
+            )
     except services.EndpointNotFound:
         # Also for a provider no adapter is registered for: it has no endpoints either.
         return problem_response(404, "not-found", "No active webhook endpoint at this URL.")

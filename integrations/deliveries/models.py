@@ -71,6 +71,14 @@ class Delivery(OutboxItem):
         help_text="X-Request-ID of the API request that created it; its attempts' log lines "
         "carry it.",
     )
+    trace_parent = models.CharField(
+        max_length=55,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="W3C traceparent of the span that created it (only while tracing is on): its "
+        "attempts' spans join that trace.",
+    )
     request_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the request body, for Idempotency-Key."
     )

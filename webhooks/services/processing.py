@@ -12,6 +12,7 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
+from config import tracing
 from config.db import update_fields_many
 from config.json_limits import nul_escaped
 from config.metrics_recorded import INBOUND_PROCESSING_LATENCY
@@ -241,6 +242,10 @@ def inbound_events_process(*, event_ids: list[int]) -> dict[int, str]:
     return {event.pk: event.status for event in claimed}
 
 
+def _span_ids(event: InboundEvent) -> dict:
+    return {"switchyard.event_id": event.pk, "switchyard.provider": event.provider}
+
+
 def _process_claimed(event_ids: list[int], token) -> tuple[list[InboundEvent], dict[int, int]]:
     """The batch transaction of ``inbound_events_process``: the events settled, and how many
     deliveries each fanned out to."""
@@ -266,8 +271,12 @@ def _process_claimed(event_ids: list[int], token) -> tuple[list[InboundEvent], d
             event.lease_token = event.lease_until = None
             loaded[event.pk] = _outcome(event)
             customer_id, customer = customers[event.endpoint_id]
-            # The fan-out deliveries' log lines name the event they send.
-            with structlog.contextvars.bound_contextvars(event_id=event.pk, customer=customer):
+            # The fan-out deliveries' log lines name the event they send; their spans join the
+            # event's.
+            with (
+                structlog.contextvars.bound_contextvars(event_id=event.pk, customer=customer),
+                tracing.span("webhooks.process", attributes=_span_ids(event)),
+            ):
                 fanned[event.pk] = _process(
                     event, customer, receiving[customer_id], loaded[event.pk]
                 )

@@ -14,6 +14,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from rest_framework.exceptions import APIException, ValidationError
 
+from config import tracing
 from config.api.problems import ProblemConflict
 from config.db import PreparedRead, insert_one, one_or_none
 from config.request_id import current_request_id
@@ -328,6 +329,7 @@ def _new_delivery(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         request_id=current_request_id(),
+        trace_parent=tracing.traceparent(),
         attempt_limit=retry_policy(call.provider_key, call.integration).max_attempts,
         next_attempt_at=max(now, not_before) if not_before else now,
     )

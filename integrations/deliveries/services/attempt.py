@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from config import tracing
 from credentials.services import (
     CredentialNotConfigured,
     credential_resolve,
@@ -76,9 +77,28 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
     After SWITCHYARD_SEND_BATCH_SECONDS the rest is given back, un-attempted, to the relay rather
     than risking the task timeout; so is it when the lease heartbeat cannot renew the lease.
     The heartbeat runs from the claim until the last settle, however the batch ends."""
-    started = time.monotonic()
+    started, started_ns = time.monotonic(), time.time_ns()
     claimed = {delivery.pk: delivery for delivery in _claim(delivery_ids)}
     queue = [claimed[pk] for pk in delivery_ids if pk in claimed]
+    # The task's span joins the trace its deliveries were accepted in (links when several);
+    # begun before the claim, which is when that becomes known.
+    with tracing.span(
+        "deliveries.task",
+        kind=tracing.SpanKind.CONSUMER,
+        parents=[delivery.trace_parent for delivery in queue],
+        attributes={
+            "messaging.batch.message_count": len(delivery_ids),
+            "switchyard.claimed": len(queue),
+        },
+        start_time=started_ns,
+    ):
+        return _attempt_claimed(queue, claimed, started)
+
+
+def _attempt_claimed(
+    queue: list[Delivery], claimed: dict[int, Delivery], started: float
+) -> dict[int, str | None]:
+    """The batch of ``deliveries_attempt`` once claimed: each attempted and settled in turn."""
     cache = _BatchCache(to_come=Counter((d.provider_key, d.customer_id) for d in queue))
     results: dict[int, str | None] = {}
     unsettled: list[Settlement] = []
@@ -96,12 +116,23 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
                 )
                 break
             attempt_started = timezone.now()
-            # Every line logged while the attempt runs (egress, limits) names the delivery.
-            with structlog.contextvars.bound_contextvars(**log_ids(delivery)):
+            # Every line logged while the attempt runs (egress, limits) names the delivery; its
+            # span continues the trace of the request that created it.
+            with (
+                structlog.contextvars.bound_contextvars(**log_ids(delivery)),
+                tracing.span(
+                    "delivery.attempt",
+                    parents=[delivery.trace_parent],
+                    attributes=_span_ids(delivery),
+                ) as span,
+            ):
                 try:
                     result = _attempt(delivery, cache)
                 except Exception as exc:
                     result = _crashed(delivery, exc, attempt_started)
+                tracing.annotate(
+                    span, {"switchyard.outcome": getattr(result, "outcome", "deferred")}
+                )
             cache.to_come[delivery.provider_key, delivery.customer_id] -= 1
             if not isinstance(result, Settlement):
                 results[delivery.pk] = result
@@ -117,6 +148,17 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, str | None]:
     for version_id in cache.versions_used:
         credential_version_mark_used(version_id=version_id)
     return results
+
+
+def _span_ids(delivery: Delivery) -> dict:
+    """What an attempt's span says of it: ids and names, never its input or credentials."""
+    return {
+        "switchyard.delivery_id": delivery.pk,
+        "switchyard.attempt": delivery.attempts,
+        "switchyard.provider": delivery.provider_key,
+        "switchyard.action": delivery.action,
+        "switchyard.customer_id": delivery.customer_id,
+    }
 
 
 def _claim(delivery_ids: list[int]) -> list[Delivery]:
