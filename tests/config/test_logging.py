@@ -10,6 +10,8 @@ import structlog
 
 from config.logging import log_format, logging_config, structured_formatter
 from config.request_id import REQUEST_ID_MAX_LENGTH
+from tests.webhooks.conftest import make_endpoint, post_webhook  # noqa: F401
+from webhooks.models import InboundEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +164,28 @@ def test_an_attempt_line_carries_its_delivery_and_the_request_id(
         "acme",
     )
     assert attempted["status"] == "succeeded"
+
+
+def test_inbound_receive_lines_carry_the_event_id_provider_and_customer(
+    make_endpoint,  # noqa: F811
+    post_webhook,  # noqa: F811
+    json_lines,
+):
+    endpoint = make_endpoint("shopify")
+    assert post_webhook(endpoint).status_code == 202
+    assert post_webhook(endpoint).status_code == 200  # the same event again: a duplicate
+    assert post_webhook(endpoint, secret="not-the-secret").status_code == 401
+    event = InboundEvent.objects.get(endpoint=endpoint)
+    lines = json_lines()
+    ours = {"event_id": event.pk, "provider": "shopify", "customer": "acme"}
+    [received] = [line for line in lines if line["event"] == "webhooks.received"]
+    assert received.items() >= {**ours, "endpoint": str(endpoint.public_id)}.items()
+    assert received["external_id"] == event.external_id
+    assert received["logger"] == "webhooks.services.receiving"
+    [duplicate] = [line for line in lines if line["event"] == "webhooks.duplicate"]
+    assert duplicate.items() >= ours.items()
+    [rejected] = [line for line in lines if line["event"] == "webhooks.signature_rejected"]
+    assert (rejected["provider"], rejected["customer"]) == ("shopify", "acme")
+    # Each inbound line is a bare name, its ids in fields: none left inside the text.
+    inbound = [line["event"] for line in lines if line["event"].startswith("webhooks.")]
+    assert len(inbound) >= 4 and not [name for name in inbound if " " in name or "=" in name]

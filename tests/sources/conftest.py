@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import uuid
+from pathlib import Path
 
 import boto3
 import pika
@@ -13,8 +14,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from credentials.services import credential_create
+from integrations import egress
 from tests.processes import free_port
 from webhooks.services import endpoint_create, endpoint_source_create
+from webhooks.sources import broker_egress
 
 # No AWS credential or metadata lookup on this machine may be used: dummy keys, no IMDS.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -24,6 +27,18 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 RABBIT = ("127.0.0.1", 5672)
 SQS_KEYS = {"access_key_id": "testing", "secret_access_key": "testing"}
 REGION = "us-east-1"
+EVENTBRIDGE_FIXTURE = (
+    Path(__file__).parent.parent / "fixtures" / "eventbridge" / "shopify_products_update.json"
+)
+
+
+@pytest.fixture(autouse=True)
+def hermetic_broker_names(monkeypatch):
+    """Brokers' names resolve as egress's do in tests (tests/conftest.py): never by a DNS
+    server. Replaced again by tests that need a name to resolve to a given address."""
+    monkeypatch.setattr(
+        broker_egress, "_getaddrinfo", lambda host, port: egress._getaddrinfo(host, port)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -69,32 +84,20 @@ def rabbit():
 
 
 def eventbridge_event(event_id: str, *, topic="orders/create", payload=None) -> str:
-    """An SQS message body as an EventBridge rule delivers a Shopify webhook (the envelope of
-    docs/providers/shopify-eventbridge.md)."""
-    return json.dumps(
+    """An SQS message body as an EventBridge rule delivers a Shopify webhook: the fixture's
+    envelope (tests/fixtures/eventbridge/) with a fresh EventBridge id and these values."""
+    event = json.loads(EVENTBRIDGE_FIXTURE.read_bytes())
+    event["id"] = str(uuid.uuid4())
+    event["region"] = REGION
+    event["detail"]["metadata"].update(
         {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "shopifyWebhook",
-            "source": "aws.partner/shopify.com/1830279/test-event-source",
-            "account": "123456789012",
-            "time": "2026-12-04T10:00:00Z",
-            "region": REGION,
-            "resources": [],
-            "detail": {
-                "metadata": {
-                    "Content-Type": "application/json",
-                    "X-Shopify-Topic": topic,
-                    "X-Shopify-Hmac-Sha256": "c2lnbmF0dXJl",
-                    "X-Shopify-Shop-Domain": "example.myshopify.com",
-                    "X-Shopify-Webhook-Id": f"wh-{event_id}",
-                    "X-Shopify-Triggered-At": "2026-12-04T10:00:00.000Z",
-                    "X-Shopify-Event-Id": event_id,
-                },
-                "payload": payload or {"id": 820982911946154508, "name": f"#{event_id}"},
-            },
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Webhook-Id": f"wh-{event_id}",
+            "X-Shopify-Event-Id": event_id,
         }
     )
+    event["detail"]["payload"] = payload or {"id": 820982911946154508, "name": f"#{event_id}"}
+    return json.dumps(event)
 
 
 @pytest.fixture

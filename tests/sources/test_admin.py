@@ -66,6 +66,18 @@ def test_a_password_in_the_url_is_refused_on_the_form(admin_client, acme, amqp_c
     assert not WebhookEndpoint.objects.exists()
 
 
+def test_a_broker_the_egress_policy_refuses_is_refused_on_the_form(
+    admin_client, acme, amqp_credential, settings
+):
+    settings.SWITCHYARD_EGRESS_ALLOW = []
+    response = admin_client.post(ADD, _form(acme, amqp_credential, url="amqp://10.1.2.3:5672/"))
+    assert response.status_code == 200  # the form again, with the reason
+    page = response.content.decode()
+    assert "The broker is refused by the egress policy" in page
+    assert "SWITCHYARD_EGRESS_ALLOW" in page
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_a_webhook_endpoint_still_needs_its_signing_credential(admin_client, acme):
     form = {"customer": acme.pk, "provider": "shopify", "source": "webhook", "active": "on"}
     response = admin_client.post(ADD, form)

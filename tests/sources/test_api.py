@@ -96,7 +96,12 @@ def test_a_broker_the_egress_policy_refuses_is_a_400(app, amqp_credential):
         source_credential=amqp_credential.pk,
     )
     assert response.status_code == 400
-    assert "non-public" in str(response.json()["errors"]["source_config"])
+    assert response["Content-Type"] == "application/problem+json"
+    [message] = response.json()["errors"]["source_config"]
+    assert message.startswith("The broker is refused by the egress policy")
+    assert "10.1.2.3" in message and "non-public" in message
+    assert "SWITCHYARD_EGRESS_ALLOW" in message
+    assert not WebhookEndpoint.objects.exists()
 
 
 def test_another_customers_broker_credential_is_refused(app, globex):

@@ -2,20 +2,24 @@
 event is stored before the message is deleted, so a consumer that dies mid-batch loses nothing
 and the messages that come back are duplicates, stored once."""
 
+import json
 import signal
 import sys
 import time
 
 import pytest
 
+from integrations.registry import get_provider
 from tests.processes import ProcessStack
-from tests.sources.conftest import eventbridge_event
+from tests.sources.conftest import EVENTBRIDGE_FIXTURE, eventbridge_event
 from webhooks.models import InboundEvent
 from webhooks.services import inbound_events_process
 from webhooks.sources import consumers
 from webhooks.sources import sqs as sqs_module
 from webhooks.sources.eventbridge import eventbridge_message
 from webhooks.sources.sqs import SqsConsumer
+
+FIXTURES = EVENTBRIDGE_FIXTURE.parent.parent
 
 
 class Killed(BaseException):
@@ -43,6 +47,44 @@ def _drain(consumer, sqs, endpoint, *, timeout=20.0):
         consumer.receive_once()
         time.sleep(0.2)
     assert _left(sqs, endpoint) == 0
+
+
+def test_the_documented_envelope_becomes_the_webhook_it_carries_byte_for_byte():
+    raw = EVENTBRIDGE_FIXTURE.read_bytes()
+    message = eventbridge_message(raw, "m-0")
+    # The same body as the webhook over HTTPS (the fixture's payload is that fixture's).
+    assert message.body == (FIXTURES / "shopify" / "products_update__basic.json").read_bytes()
+    assert message.headers == {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "products/update",
+        "X-Shopify-Shop-Domain": "my-store.myshopify.com",
+        "X-Shopify-API-Version": "2025-04",
+        "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+        "X-Shopify-Triggered-At": "2025-04-22T19:30:00.000Z",
+        "X-Shopify-Event-Id": "98880550-7158-44d4-b7cd-2c97c8a091b5",
+    }
+    assert message.fallback_id == "eventbridge:3c1c7a9e-2f0b-4c8e-9a51-6d0f4e7b8a12"
+    envelope = get_provider("shopify").normalise(message.body, message.headers)
+    assert envelope.type == "shopify.products.update"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda event: event.pop("account"),  # not AWS's event structure
+        lambda event: event.pop("resources"),
+        lambda event: event.update(detail=[]),
+        lambda event: event["detail"].pop("metadata"),
+        # X-Shopify-* keys beside the payload, no metadata object: no such shape is documented.
+        lambda event: event.update(detail={**event["detail"].pop("metadata"), **event["detail"]}),
+    ],
+)
+def test_anything_but_that_envelope_is_passed_on_as_it_came(change):
+    event = json.loads(EVENTBRIDGE_FIXTURE.read_bytes())
+    change(event)
+    raw = json.dumps(event)
+    message = eventbridge_message(raw, "m-9")
+    assert (message.body, message.headers, message.fallback_id) == (raw.encode(), {}, "sqs:m-9")
 
 
 def test_the_envelope_becomes_the_webhook_it_carries():

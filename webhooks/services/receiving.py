@@ -8,10 +8,10 @@ insert, one outbox."""
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Mapping
 from contextlib import nullcontext
 
+import structlog
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -33,7 +33,7 @@ __all__ = (
     "inbound_webhook_receive",
 )
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 Status = InboundEvent.Status
 
@@ -51,10 +51,11 @@ def _reject(endpoint: WebhookEndpoint, reason: str) -> SignatureRejected:
         rejected_signatures=F("rejected_signatures") + 1, last_rejected_at=timezone.now()
     )
     logger.warning(
-        "webhooks.signature_rejected endpoint=%s provider=%s reason=%s",
-        endpoint.public_id,
-        endpoint.provider,
-        reason,
+        "webhooks.signature_rejected",
+        endpoint=str(endpoint.public_id),
+        provider=endpoint.provider,
+        customer=endpoint.customer.slug,
+        reason=reason,
     )
     return SignatureRejected(reason)
 
@@ -133,13 +134,15 @@ def _store(
     stored, created = _stored(event)
     if created:
         logger.info(
-            "webhooks.received event=%s endpoint=%s provider=%s source=%s signature_version=%s%s",
-            event.pk,
-            endpoint.pk,
-            endpoint.provider,
-            endpoint.source,
-            version,
-            " status=dead reason=malformed_payload" if malformed else "",
+            "webhooks.received",
+            event_id=event.pk,
+            external_id=event.external_id,
+            endpoint=str(endpoint.public_id),
+            provider=endpoint.provider,
+            customer=endpoint.customer.slug,
+            source=endpoint.source,
+            signature_version=version,
+            **({"status": Status.DEAD, "reason": "malformed_payload"} if malformed else {}),
         )
     return stored, created
 
@@ -159,7 +162,11 @@ def _stored(event: InboundEvent) -> tuple[InboundEvent, bool]:
         if existing is None:
             raise
         logger.info(
-            "webhooks.duplicate endpoint=%s external_id=%s", event.endpoint_id, event.external_id
+            "webhooks.duplicate",
+            event_id=existing.pk,
+            external_id=event.external_id,
+            provider=event.provider,
+            customer=event.endpoint.customer.slug,
         )
         return existing, False
     return event, True

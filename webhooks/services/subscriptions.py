@@ -2,10 +2,10 @@
 credentials vault, rotatable with a grace period."""
 
 import base64
-import logging
 import re
 import secrets
 
+import structlog
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -36,7 +36,7 @@ __all__ = (
     "subscription_rotate_secret",
 )
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 SECRET_PREFIX = "whsec_"
 SIGNING_PROVIDER = StandardWebhooksProvider.key
@@ -104,7 +104,11 @@ def subscription_create(
             url=url, event_types=event_types, allow_private=allow_private, customer=customer
         )
         _signing_credential_create(subscription=subscription, secret=secret, created_by=created_by)
-    logger.info("webhooks.subscription_created subscription=%s", subscription.pk)
+    logger.info(
+        "webhooks.subscription_created",
+        subscription_id=subscription.pk,
+        customer=customer.slug if customer else None,
+    )
     return subscription, secret
 
 
@@ -142,10 +146,11 @@ def subscription_rotate_secret(
             ).version
     subscription.signing_credential = locked.signing_credential
     logger.info(
-        "webhooks.subscription_secret_rotated subscription=%s version=%s grace_seconds=%s",
-        subscription.pk,
-        version,
-        grace_seconds,
+        "webhooks.subscription_secret_rotated",
+        subscription_id=subscription.pk,
+        customer=subscription.customer.slug if subscription.customer_id else None,
+        version=version,
+        grace_seconds=grace_seconds,
     )
     return secret
 
@@ -176,7 +181,7 @@ def subscription_disable(*, subscription_id: int, reason: str) -> None:
     )
     if updated:
         logger.warning(
-            "webhooks.subscription_disabled subscription=%s reason=%s", subscription_id, reason
+            "webhooks.subscription_disabled", subscription_id=subscription_id, reason=reason
         )
         ops_notify(
             type=OpsNotification.Type.SUBSCRIPTION_DISABLED,

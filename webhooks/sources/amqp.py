@@ -8,20 +8,21 @@ connection dies, and come back as duplicates."""
 from __future__ import annotations
 
 import contextlib
-import logging
 import ssl
 
 import pika
+import structlog
 from django.views.decorators.debug import sensitive_variables
 
 from webhooks.models import WebhookEndpoint
-from webhooks.sources.config import amqp_address, broker_destination_check
+from webhooks.sources.broker_egress import broker_address
+from webhooks.sources.config import amqp_address
 from webhooks.sources.consumers import broker_secret, message_store
 from webhooks.sources.eventbridge import QueueMessage
 
 __all__ = ("AmqpConsumer", "amqp_message")
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 # How long one consume round waits for a message before the caller may check for a stop.
 IDLE_SECONDS = 1.0
@@ -55,12 +56,13 @@ class AmqpConsumer:
 
     @sensitive_variables("secret")
     def _parameters(self) -> pika.ConnectionParameters:
-        broker_destination_check(self.endpoint.source, self.config)
-        secret = broker_secret(self.endpoint)
         host, port, vhost = amqp_address(self.config["url"])
+        # Connect to the address the egress policy checked, not to the name again.
+        pinned = broker_address(host, port)
+        secret = broker_secret(self.endpoint)
         tls = self.config["url"].startswith("amqps:")
         return pika.ConnectionParameters(
-            host=host,
+            host=pinned.address,
             port=port,
             virtual_host=vhost,
             credentials=pika.PlainCredentials(
@@ -70,7 +72,10 @@ class AmqpConsumer:
             blocked_connection_timeout=60,
             connection_attempts=1,
             socket_timeout=10,
-            ssl_options=pika.SSLOptions(ssl.create_default_context(), host) if tls else None,
+            # TLS names the configured host: SNI, and the certificate is checked against it.
+            ssl_options=pika.SSLOptions(ssl.create_default_context(), server_hostname=host)
+            if tls
+            else None,
         )
 
     def channel(self):

@@ -1,13 +1,9 @@
 """The settings of each source kind (``WebhookEndpoint.source_config``): validated here, never a
 secret (user names and passwords go in the endpoint's ``source_credential``), and every
-destination checked against the egress policy when configured. The consumers check again when
-they connect (``destination_check``): a broker URL becomes a network destination like any other.
-
-Broker connections are made by boto3 and pika, whose sockets are not egress's pinned sessions;
-what egress offers for them is its policy check (``integrations.egress.destination_check``),
-applied to the broker's ``host:port`` as if it were an http URL (the check only resolves and
-judges the addresses). The name is resolved again by the library when it connects, so unlike
-HTTP calls these connections are not pinned to the checked address."""
+destination checked against the egress policy when configured (``egress.destination_check`` on
+the broker's ``host:port`` as if it were an http URL: the check only resolves and judges the
+addresses). The consumers check again when they connect, and AMQP connections are pinned to
+the checked address (``broker_egress``)."""
 
 from __future__ import annotations
 
@@ -109,5 +105,7 @@ def source_config_clean(source: str, config) -> dict:
     try:
         broker_destination_check(source, cleaned)
     except egress.EgressRefused as exc:
-        raise serializers.ValidationError({"source_config": [str(exc)]}) from None
+        raise serializers.ValidationError(
+            {"source_config": [f"The broker is refused by the egress policy: {exc}"]}
+        ) from None
     return cleaned

@@ -5,8 +5,7 @@ message is a duplicate that the store path recognises and the consumer acknowled
 
 from __future__ import annotations
 
-import logging
-
+import structlog
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -24,7 +23,7 @@ __all__ = (
     "source_status",
 )
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 
 class SourceNotConfigured(Exception):
@@ -73,4 +72,11 @@ def source_status(endpoint: WebhookEndpoint, *, error: str = "") -> None:
         changes["source_seen_at"] = now
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(**changes)
     if error:
-        logger.warning("sources.failed endpoint=%s error=%s", endpoint.public_id, error[:300])
+        logger.warning(
+            "sources.failed",
+            endpoint=str(endpoint.public_id),
+            provider=endpoint.provider,
+            customer=endpoint.customer.slug,
+            source=endpoint.source,
+            error=error[:300],
+        )

@@ -1,7 +1,12 @@
-"""Shopify's Amazon EventBridge envelope (docs/providers/shopify-eventbridge.md: the shape is
-what independent consumers agree on, not confirmed by Shopify's own pages) turned back into the
-webhook it carries: the payload as the body, the metadata as the headers, so that the Shopify
-adapter identifies and normalises it exactly as a webhook."""
+"""Shopify's Amazon EventBridge events turned back into the webhook each carries: the payload as
+the body, the metadata as the headers, so that the Shopify adapter identifies and normalises it
+exactly as a webhook (docs/providers/shopify-eventbridge.md).
+
+The envelope is AWS's documented event structure, every top-level field required. Inside
+``detail``, the ``metadata`` object of X-Shopify-* headers beside the ``payload`` is the shape
+independent consumers agree on; Shopify's own pages show no example event, so it stays
+unconfirmed by a primary source. Anything else is not taken apart: it is stored as it came and
+dead-lettered as malformed, never dropped."""
 
 from __future__ import annotations
 
@@ -9,6 +14,12 @@ import json
 from dataclasses import dataclass, field
 
 __all__ = ("QueueMessage", "eventbridge_message")
+
+# Every event delivered to an event bus carries these (AWS EventBridge user guide, "AWS service
+# event metadata", docs/providers/shopify-eventbridge.md).
+ENVELOPE_FIELDS = frozenset(
+    ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+)
 
 # Metadata keys kept as headers: what the Shopify adapter reads and operators need. The HMAC is
 # left out: nothing verifies it on this path, and it is a signature, never stored.
@@ -27,13 +38,10 @@ class QueueMessage:
     fallback_id: str = ""
 
 
-def _metadata(detail: dict) -> dict[str, str]:
-    source = detail.get("metadata")
-    if not isinstance(source, dict):
-        source = detail  # an older spelling puts the X-Shopify-* keys beside the payload
+def _metadata(metadata: dict) -> dict[str, str]:
     return {
         str(name): str(value)
-        for name, value in source.items()
+        for name, value in metadata.items()
         if isinstance(value, str | int)
         and str(name).lower() != HMAC_HEADER
         and (str(name).lower().startswith(METADATA_PREFIXES) or str(name).lower() in METADATA_NAMES)
@@ -49,10 +57,20 @@ def eventbridge_message(raw: str | bytes, message_id: str) -> QueueMessage:
         envelope = json.loads(raw_bytes)
     except (ValueError, RecursionError):
         return QueueMessage(raw_bytes, {}, f"sqs:{message_id}")
-    detail = envelope.get("detail") if isinstance(envelope, dict) else None
-    if not isinstance(detail, dict) or "payload" not in detail:
+    detail = _detail(envelope)
+    if detail is None:
         return QueueMessage(raw_bytes, {}, f"sqs:{message_id}")
     body = json.dumps(detail["payload"], separators=(",", ":"), ensure_ascii=False).encode()
-    event_id = envelope.get("id")
+    event_id = envelope["id"]
     fallback = f"eventbridge:{event_id}" if isinstance(event_id, str) and event_id else ""
-    return QueueMessage(body, _metadata(detail), fallback or f"sqs:{message_id}")
+    return QueueMessage(body, _metadata(detail["metadata"]), fallback or f"sqs:{message_id}")
+
+
+def _detail(envelope) -> dict | None:
+    """The ``detail`` of an EventBridge event carrying a Shopify webhook, else None."""
+    if not isinstance(envelope, dict) or not envelope.keys() >= ENVELOPE_FIELDS:
+        return None
+    detail = envelope["detail"]
+    if not isinstance(detail, dict) or "payload" not in detail:
+        return None
+    return detail if isinstance(detail.get("metadata"), dict) else None

@@ -17,11 +17,11 @@ emits nothing."""
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -44,7 +44,7 @@ from webhooks.services import inbound_message_store
 
 __all__ = ("PollResult", "miro_board_poll", "miro_polls_start_due")
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 PROVIDER = "miro"
 # A poll holds its endpoint this long at most; a dead worker's poll is taken up again after it.
@@ -210,12 +210,14 @@ def _finish(endpoint: WebhookEndpoint, result: PollResult, *, delay: float, fail
         changes["source_seen_at"] = now
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(**changes)
     logger.info(
-        "sources.miro_poll endpoint=%s pages=%s events=%s complete=%s error=%s",
-        endpoint.public_id,
-        result.pages,
-        result.events,
-        result.complete,
-        result.error[:200],
+        "sources.miro_poll",
+        endpoint=str(endpoint.public_id),
+        provider=endpoint.provider,
+        customer=endpoint.customer.slug,
+        pages=result.pages,
+        events=result.events,
+        complete=result.complete,
+        error=result.error[:200],
     )
     return result
 

@@ -6,9 +6,9 @@ connection; nothing is acknowledged that was not stored."""
 
 from __future__ import annotations
 
-import logging
 import threading
 
+import structlog
 from django.db import close_old_connections, connection
 
 from config.shutdown import StopRequest
@@ -19,7 +19,7 @@ from webhooks.sources.sqs import SqsConsumer
 
 __all__ = ("CONSUMERS", "consume_forever")
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 CONSUMERS = {EndpointSource.SQS: SqsConsumer, EndpointSource.AMQP: AmqpConsumer}
 RELOAD_SECONDS = 10.0
@@ -28,7 +28,7 @@ RETRY_SECONDS = 5.0
 
 def consume_forever(*, source: str, stop: StopRequest, endpoint_id=None) -> None:
     threads: dict[int, threading.Thread] = {}
-    logger.info("consume.started source=%s", source)
+    logger.info("consume.started", source=source)
     while not stop.is_set():
         try:
             for endpoint in endpoints_consumed(source=source, endpoint_id=endpoint_id):
@@ -42,12 +42,12 @@ def consume_forever(*, source: str, stop: StopRequest, endpoint_id=None) -> None
                     threads[endpoint.pk] = thread
                     thread.start()
         except Exception:
-            logger.exception("consume.reload_failed source=%s", source)
+            logger.exception("consume.reload_failed", source=source)
         close_old_connections()
         stop.wait(RELOAD_SECONDS)
     for thread in threads.values():
         thread.join(timeout=60)
-    logger.info("consume.stopped source=%s", source)
+    logger.info("consume.stopped", source=source)
 
 
 def _current(endpoint_pk: int, source: str) -> WebhookEndpoint | None:
@@ -82,10 +82,13 @@ def _consume_endpoint(endpoint_pk: int, source: str, stop: StopRequest) -> None:
             if received:
                 source_status(endpoint)
                 logger.info(
-                    "consume.batch endpoint=%s received=%s new=%s",
-                    endpoint.public_id,
-                    received,
-                    new,
+                    "consume.batch",
+                    endpoint=str(endpoint.public_id),
+                    provider=endpoint.provider,
+                    customer=endpoint.customer.slug,
+                    source=source,
+                    received=received,
+                    new=new,
                 )
     finally:
         if consumer is not None:

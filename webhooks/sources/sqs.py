@@ -4,20 +4,20 @@ back after the queue's visibility timeout and are recognised as duplicates."""
 
 from __future__ import annotations
 
-import logging
-
 import boto3
+import structlog
 from botocore.config import Config as BotoConfig
 from django.views.decorators.debug import sensitive_variables
 
 from webhooks.models import WebhookEndpoint
+from webhooks.sources.broker_egress import sqs_request_check
 from webhooks.sources.config import broker_destination_check, sqs_endpoint_url
 from webhooks.sources.consumers import broker_secret, message_store
 from webhooks.sources.eventbridge import eventbridge_message
 
 __all__ = ("SqsConsumer",)
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 
 class SqsConsumer:
@@ -37,7 +37,7 @@ class SqsConsumer:
             broker_destination_check(self.endpoint.source, self.config)
             secret = broker_secret(self.endpoint)
             wait = self.config.get("wait_seconds", 20)
-            self._client = boto3.session.Session().client(
+            client = boto3.session.Session().client(
                 "sqs",
                 region_name=self.config["region"],
                 endpoint_url=sqs_endpoint_url(self.config),
@@ -49,6 +49,9 @@ class SqsConsumer:
                     connect_timeout=5, read_timeout=wait + 10, retries={"max_attempts": 2}
                 ),
             )
+            # botocore resolves and connects by itself: each request's URL is checked first.
+            client.meta.events.register("before-send.sqs", sqs_request_check)
+            self._client = client
         return self._client
 
     def close(self) -> None:
@@ -89,7 +92,9 @@ class SqsConsumer:
         for failure in result.get("Failed", []):
             # Stored already: if it comes back it is a duplicate, so this costs a redelivery.
             logger.warning(
-                "sources.sqs_delete_failed endpoint=%s code=%s",
-                self.endpoint.public_id,
-                failure.get("Code"),
+                "sources.sqs_delete_failed",
+                endpoint=str(self.endpoint.public_id),
+                provider=self.endpoint.provider,
+                customer=self.endpoint.customer.slug,
+                code=failure.get("Code"),
             )

@@ -1,0 +1,161 @@
+"""Brokers are reached only under the egress policy: a broker whose name resolves to a refused
+address gets no connection (at consume time, and in the admin and API when configured), an
+allowed one is connected to at the very address that was checked (AMQP), and every SQS request
+is checked before botocore sends it."""
+
+import json
+import socket
+
+import pika
+import pytest
+
+from integrations import egress
+from webhooks.models import InboundEvent, WebhookEndpoint
+from webhooks.sources import amqp as amqp_module
+from webhooks.sources import broker_egress
+from webhooks.sources.amqp import AmqpConsumer
+from webhooks.sources.sqs import SqsConsumer
+
+from .conftest import eventbridge_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _resolves(monkeypatch, answers: dict[str, list[str]]) -> list[str]:
+    """Broker names resolve to these addresses (in turn, one list per lookup); returns the
+    names looked up."""
+    asked = []
+
+    def resolve(host, port):
+        asked.append(host)
+        if host not in answers:
+            return egress._getaddrinfo(host, port)
+        address = answers[host].pop(0) if len(answers[host]) > 1 else answers[host][0]
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(broker_egress, "_getaddrinfo", resolve)
+    return asked
+
+
+def _connections(monkeypatch) -> list:
+    """The parameters of every pika connection opened (and opened for real)."""
+    opened, real = [], pika.BlockingConnection
+
+    def connect(parameters):
+        opened.append(parameters)
+        return real(parameters)
+
+    monkeypatch.setattr(amqp_module.pika, "BlockingConnection", connect)
+    return opened
+
+
+def _amqp_url(endpoint: WebhookEndpoint, url: str) -> None:
+    # As if configured so: the create checks ran with egress's test resolver.
+    endpoint.source_config = {**endpoint.source_config, "url": url}
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(source_config=endpoint.source_config)
+
+
+def test_a_broker_name_resolving_to_a_refused_address_gets_no_connection(
+    amqp_endpoint, monkeypatch, settings
+):
+    endpoint, _ = amqp_endpoint()
+    _amqp_url(endpoint, "amqp://rabbit.internal.test:5672/")
+    _resolves(monkeypatch, {"rabbit.internal.test": ["10.20.30.40"]})
+    opened = _connections(monkeypatch)
+    consumer = AmqpConsumer(endpoint)
+    with pytest.raises(egress.EgressRefused, match=r"10\.20\.30\.40.*SWITCHYARD_EGRESS_ALLOW"):
+        consumer.receive_once()
+    assert opened == []
+
+
+def test_an_allowed_broker_is_connected_at_the_checked_address(
+    rabbit, amqp_endpoint, monkeypatch, settings
+):
+    endpoint, queue = amqp_endpoint()
+    _amqp_url(endpoint, "amqp://rabbit.internal.test:5672/")
+    settings.SWITCHYARD_EGRESS_ALLOW = ["rabbit.internal.test:5672"]  # listed by name
+    # A second lookup would answer a refused address (DNS rebinding): there is none.
+    asked = _resolves(monkeypatch, {"rabbit.internal.test": ["127.0.0.1", "10.20.30.40"]})
+    opened = _connections(monkeypatch)
+    rabbit.basic_publish(
+        exchange="",
+        routing_key=queue,
+        body=json.dumps({"id": 1}).encode(),
+        properties=pika.BasicProperties(
+            headers={"X-Shopify-Topic": "orders/create", "X-Shopify-Event-Id": "evt-pinned"}
+        ),
+    )
+    consumer = AmqpConsumer(endpoint)
+    try:
+        assert consumer.receive_once() == (1, 1)
+    finally:
+        consumer.close()
+    assert asked == ["rabbit.internal.test"]
+    assert [parameters.host for parameters in opened] == ["127.0.0.1"]
+    assert InboundEvent.objects.filter(endpoint=endpoint, external_id="evt-pinned").exists()
+
+
+def test_a_name_listed_on_another_port_is_refused(amqp_endpoint, monkeypatch, settings):
+    endpoint, _ = amqp_endpoint()
+    _amqp_url(endpoint, "amqp://rabbit.internal.test:5672/")
+    settings.SWITCHYARD_EGRESS_ALLOW = ["rabbit.internal.test:5671"]
+    _resolves(monkeypatch, {"rabbit.internal.test": ["127.0.0.1"]})
+    with pytest.raises(egress.EgressRefused, match=r"127\.0\.0\.1"):
+        AmqpConsumer(endpoint)._parameters()
+
+
+def test_tls_names_the_configured_host_while_connecting_to_the_checked_address(
+    amqp_endpoint, monkeypatch, settings
+):
+    endpoint, _ = amqp_endpoint()
+    _amqp_url(endpoint, "amqps://rabbit.internal.test/")
+    settings.SWITCHYARD_EGRESS_ALLOW = ["10.20.30.0/24"]  # listed by range
+    _resolves(monkeypatch, {"rabbit.internal.test": ["10.20.30.40"]})
+    parameters = AmqpConsumer(endpoint)._parameters()
+    assert (parameters.host, parameters.port) == ("10.20.30.40", 5671)
+    assert parameters.ssl_options.server_hostname == "rabbit.internal.test"
+
+
+def test_every_address_of_the_name_must_pass(amqp_endpoint, monkeypatch, settings):
+    endpoint, _ = amqp_endpoint()
+    _amqp_url(endpoint, "amqp://rabbit.internal.test:5672/")
+
+    def two_answers(host, port):
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port)),
+        ]
+
+    monkeypatch.setattr(broker_egress, "_getaddrinfo", two_answers)
+    with pytest.raises(egress.EgressRefused, match=r"169\.254\.169\.254"):
+        AmqpConsumer(endpoint)._parameters()
+
+
+def test_an_sqs_endpoint_refused_now_gets_no_request(sqs, sqs_endpoint, settings):
+    endpoint = sqs_endpoint()
+    sqs.send_message(
+        QueueUrl=endpoint.source_config["queue_url"], MessageBody=eventbridge_event("evt-sqs")
+    )
+    settings.SWITCHYARD_EGRESS_ALLOW = []  # moto's server is on loopback: now refused
+    consumer = SqsConsumer(endpoint)
+    with pytest.raises(egress.EgressRefused, match="loopback"):
+        consumer.receive_once()
+    assert not InboundEvent.objects.filter(endpoint=endpoint).exists()
+
+
+def test_every_sqs_request_is_checked_before_botocore_sends_it(sqs, sqs_endpoint, settings):
+    endpoint = sqs_endpoint()
+    sqs.send_message(
+        QueueUrl=endpoint.source_config["queue_url"], MessageBody=eventbridge_event("evt-sqs")
+    )
+    consumer = SqsConsumer(endpoint)
+    try:
+        consumer.client()  # built while the policy allowed it
+        settings.SWITCHYARD_EGRESS_ALLOW = []
+        with pytest.raises(egress.EgressRefused, match="loopback"):
+            consumer.receive_once()
+        settings.SWITCHYARD_EGRESS_ALLOW = ["127.0.0.1"]
+        assert consumer.receive_once() == (1, 1)
+    finally:
+        consumer.close()
