@@ -61,19 +61,38 @@ def rate_limit_quotas(
 ) -> list[Quota]:
     """The limits one send counts against: the credential's (provider default, or the
     integration's ``config.rate_limit``), plus any limit the provider applies to a value several
-    credentials share (Trello counts per token and per API key)."""
+    credentials share (Trello counts per token and per API key), plus the provider's bucket
+    when several credentials fill the same one (Shopify's shop). The bucket's quota, else the
+    credential's, is the one the provider's bucket headers pace (``Quota.paced``)."""
     provider = get_provider(provider_key)
     owner = f"credential:{credential_id}" if credential_id else f"customer:{customer_id}"
     limits = [(f"{provider_key}:{owner}", provider.rate_limit(config))]
     for field_name, shared in provider.shared_rate_limits.items():
         if value := credential_fields.get(field_name):
             limits.append((f"{provider_key}:{field_name}:{_secret_digest(value)}", shared))
+    paced = 0
+    if bucket := provider.bucket_scope(config):
+        paced = len(limits)
+        limits.append((_bucket_key(provider_key, bucket), provider.rate_limit(config)))
     margin = settings.SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS
     share = settings.SWITCHYARD_RATE_LIMIT_BACKLOG_SHARE
     return [
-        Quota(key, limit["rate"], limit["per_seconds"] + margin, backlog_share=share)
-        for key, limit in limits
+        Quota(
+            key,
+            limit["rate"],
+            limit["per_seconds"] + margin,
+            backlog_share=share,
+            paced=index == paced,
+        )
+        for index, (key, limit) in enumerate(limits)
     ]
+
+
+def _bucket_key(provider_key: str, bucket: str) -> str:
+    # Readable in Redis and the table (a shop's host); a long base_url override is digested
+    # to fit the key column.
+    key = f"{provider_key}:bucket:{bucket}"
+    return key if len(key) <= 120 else f"{provider_key}:bucket:{_secret_digest(bucket)}"
 
 
 def _spread(seconds: float) -> float:
@@ -156,9 +175,13 @@ def _breaker_failure(outcome) -> bool:
     return outcome.outcome == Outcome.RETRYABLE
 
 
+def _paced_quota(quotas: list[Quota]) -> Quota | None:
+    return next((quota for quota in quotas if quota.paced), None)
+
+
 def _paced(provider_key: str, quota: Quota, outcome) -> float:
-    """Seconds the credential's sends wait after this answer, by the provider's bucket header;
-    the quota's rate is the bucket's leak rate."""
+    """Seconds the sends on the quota's scope wait after this answer, by the provider's bucket
+    header; the quota's rate is the bucket's leak rate."""
     headers = (outcome.response or {}).get("headers") or {}
     leak_per_second = quota.rate / quota.window if quota.window else 0.0
     return get_provider(provider_key).pace_seconds(headers, leak_per_second)
@@ -183,10 +206,11 @@ def send_settled(
         seconds = provider_delay(outcome.retry_after)
         store.cool_down([q.key for q in quotas], until=now + seconds)
         logger.warning("limits.cool_down scope=%s seconds=%s", quotas[0].key, round(seconds, 3))
-    elif quotas and (seconds := _paced(provider_key, quotas[0], outcome)):
-        # The provider says how full its bucket is (Shopify): every worker waits it out.
-        store.cool_down([quotas[0].key], until=now + seconds)
-        logger.info("limits.paced scope=%s seconds=%s", quotas[0].key, round(seconds, 3))
+    elif (paced := _paced_quota(quotas)) and (seconds := _paced(provider_key, paced, outcome)):
+        # The provider says how full its bucket is (Shopify: the shop's): every worker, and
+        # every credential sending into that bucket, waits it out.
+        store.cool_down([paced.key], until=now + seconds)
+        logger.info("limits.paced scope=%s seconds=%s", paced.key, round(seconds, 3))
     if (outcome.ok and not permit.breaker_clean) or _breaker_failure(outcome):
         changed = store.breaker_record(
             provider_key,

@@ -135,9 +135,14 @@ class BaseProvider:
         """Add credentials to ``request`` in place. Default: no authentication."""
 
     def pace_seconds(self, headers: Mapping[str, str], leak_per_second: float) -> float:
-        """How long every send on the credential waits after an answer with these headers, for
-        providers whose answers say how full their bucket is; 0: no pacing beyond the quota."""
+        """How long every send on the bucket's scope waits after an answer with these headers,
+        for providers whose answers say how full their bucket is; 0: no pacing beyond the quota."""
         return 0.0
+
+    def bucket_scope(self, config: Mapping) -> str | None:
+        """Where the provider's own bucket lives when every credential sending there shares it
+        (Shopify: the shop); None: the bucket is the credential's."""
+        return None
 
     def missing_credentials(self, credentials: Mapping[str, str]) -> list[str]:
         fields = self.credential_fields.get(CredentialPurpose.API, [])

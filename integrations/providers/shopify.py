@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import hmac
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
@@ -170,6 +171,17 @@ class ShopifyProvider(BaseProvider):
     def own_hosts(self, config: Mapping) -> frozenset[str]:
         # The shop's own myshopify.com host, never a base_url override.
         return frozenset({f"{config['shop']}.myshopify.com"} if config.get("shop") else ())
+
+    def bucket_scope(self, config: Mapping) -> str | None:
+        # A bucket per app and shop (docs/providers/shopify-oauth.md): every credential of the
+        # app on one shop fills it, whichever customer or integration it belongs to.
+        base = self.base_url(config=config, region=None)
+        if not base:
+            return None
+        parts = urlsplit(base)
+        # Host, port and path only: never user information a base_url might carry.
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.hostname or ''}{port}{parts.path}".lower().rstrip("/")
 
     def authenticate(self, ctx: CallContext, request: ProviderRequest) -> None:
         request.headers[HEADER_SHOPIFY_ACCESS_TOKEN] = ctx.credentials.get("access_token", "")

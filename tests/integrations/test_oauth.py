@@ -2,8 +2,10 @@
 several workers at the same time, invalid_grant as a re-authorise dead letter, and secrets kept
 out of every record, answer and log line."""
 
+import hashlib
 import json
 import logging
+import sys
 import threading
 from datetime import timedelta
 
@@ -18,6 +20,8 @@ from integrations.deliveries.services import deliveries_attempt, delivery_create
 from integrations.models import Delivery, DeliveryAttempt, Integration
 from integrations.oauth import oauth_token_fresh
 from integrations.services import integration_check, integration_create
+from tests.integrations.oauth_refresh_worker import RESULT_PREFIX
+from tests.processes import ProcessStack
 from tests.test_canary_masking import _canary, _leaks
 
 CLIENT = {"client_id": "app-client-id", "client_secret": "app-client-secret-7f3a"}
@@ -265,6 +269,52 @@ def test_concurrent_workers_refresh_exactly_once(acme, miro_at, oauth_client, fa
     assert errors == []
     assert len(fake_provider.journal(TOKEN_PATHS["miro"])) == 1
     assert len(set(versions)) == 1 and versions[0][0] == 2
+    assert CredentialVersion.objects.filter(credential=credential).count() == 2
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_worker_processes_refresh_exactly_once(
+    acme, miro_at, oauth_client, fake_provider, tmp_path
+):
+    """Separate OS processes on the suite's database (SQLite file or PostgreSQL), each holding
+    the same due token, ask for a fresh one at the same moment: the credential's lock, shared
+    through the database, lets one token request out, and every process uses its answer."""
+    workers = 4
+    oauth_client()
+    credential = miro_at(expires_at=_at(minutes=1))
+    # The token endpoint answers slowly, so the others come while the first holds the lock.
+    fake_provider.fault(path_prefix=TOKEN_PATHS["miro"], latency_ms=400)
+    stack = ProcessStack.on_test_database(tmp_path)
+    go = tmp_path / "go"
+    try:
+        for n in range(workers):
+            ready = tmp_path / f"ready-{n}"
+            code = (
+                "from tests.integrations.oauth_refresh_worker import refresh_on_signal; "
+                f"refresh_on_signal(customer='acme', base_url={fake_provider.url + '/miro'!r}, "
+                f"ready={str(ready)!r}, go={str(go)!r})"
+            )
+            stack.start(f"refresh-{n}", [sys.executable, "manage.py", "shell", "-c", code])
+        ready_count = lambda: len(list(tmp_path.glob("ready-*")))  # noqa: E731
+        stack.wait_for(lambda: ready_count() == workers, what="workers ready", timeout=120)
+        assert fake_provider.journal() == []
+        go.touch()
+        for process, _ in stack.processes.values():
+            process.wait(timeout=60)
+    finally:
+        stack.stop()
+    results = []
+    for name in stack.processes:
+        lines = stack.output(name).splitlines()
+        found = [json.loads(x[len(RESULT_PREFIX) :]) for x in lines if x.startswith(RESULT_PREFIX)]
+        assert len(found) == 1, stack.logs()
+        results.append(found[0])
+    assert len(fake_provider.journal(TOKEN_PATHS["miro"])) == 1
+    current = credential_resolve(provider="miro", customer=acme)
+    digest = hashlib.sha256(current.fields["access_token"].encode()).hexdigest()
+    assert current.version == 2
+    assert results == [{"held": 1, "version": 2, "access_token_sha256": digest}] * workers
     assert CredentialVersion.objects.filter(credential=credential).count() == 2
 
 

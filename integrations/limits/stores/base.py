@@ -24,6 +24,8 @@ class Quota:
     rate: int
     window: float
     backlog_share: float = 1.0
+    # The provider's bucket headers pace this scope (send_settled); stores ignore it.
+    paced: bool = False
 
     @property
     def step(self) -> float:
