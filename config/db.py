@@ -18,14 +18,19 @@ def _database():
     return connections[DEFAULT_DB_ALIAS]
 
 
-def _insert_statement(db, meta, fields: list) -> str:
+def _insert_statement(db, meta, fields: list, conditions: dict[str, str]) -> str:
     quote = db.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
-    values = ", ".join(["%s"] * len(fields))
-    # Only model metadata (quoted) goes into the text; every value is a parameter.
+    values = ", ".join(
+        f"CASE WHEN {conditions[f.name]} THEN %s END" if f.name in conditions else "%s"
+        for f in fields
+    )
+    # Only model metadata (quoted) and the callers' conditions go into the text; every value
+    # is a parameter.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values})"  # noqa: S608
     if db.features.can_return_columns_from_insert:
-        sql += f" RETURNING {quote(meta.pk.column)}"
+        held = [quote(meta.get_field(name).column) for name in sorted(conditions)]
+        sql += " RETURNING " + ", ".join([quote(meta.pk.column), *held])
     return sql
 
 
@@ -37,19 +42,26 @@ def one_or_none(queryset: QuerySet) -> Model | None:
     return rows[0] if rows else None
 
 
-def insert_one(obj: Model) -> None:
+def insert_one(obj: Model, *, only_if: dict[str, tuple[str, list]] | None = None) -> None:
     """INSERT a new row as ``obj.save(force_insert=True)`` would, from a statement built once per
     process, where the ORM compiles the INSERT of a wide model anew for every row. Every value
     still goes through its field's ``pre_save`` and ``get_db_prep_save``, so the row is the one
     the ORM writes; a column whose value is NULL is left out of the statement (it has no
     database default, so it is NULL all the same) unless its field has a ``db_default``. When a
     save signal is connected to the model, or a value is an expression, the ORM does the save.
-    tests/webhooks/test_db_helpers.py pins this against ``objects.create`` on both databases."""
-    model, meta = type(obj), obj._meta
+    tests/webhooks/test_db_helpers.py pins this against ``objects.create`` on both databases.
+
+    ``only_if`` maps a field name to a condition (SQL and its parameters, e.g. a
+    ``PreparedRead.sql``): the field keeps the object's value only if the condition holds when
+    the row is written, else it is NULL (and so set on ``obj``). The condition is decided in the
+    INSERT itself where the database returns columns from it, in a SELECT before it elsewhere."""
+    model, meta, db = type(obj), obj._meta, _database()
+    only_if = {name: c for name, c in (only_if or {}).items() if getattr(obj, name) is not None}
     if signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model):
-        obj.save(force_insert=True)
+        _orm_insert(obj, only_if)
         return
-    db = _database()
+    if not db.features.can_return_columns_from_insert:
+        only_if = _decided_apart(obj, only_if)
     fields, params, left_out = [], [], []
     for field in meta.concrete_fields:
         if field is meta.pk:
@@ -57,25 +69,47 @@ def insert_one(obj: Model) -> None:
         value = field.pre_save(obj, True)
         if hasattr(value, "resolve_expression"):
             # An expression (a db_default's DEFAULT, Value(), Now()) is compiled by the ORM only.
-            obj.save(force_insert=True)
+            _orm_insert(obj, only_if)
             return
         value = field.get_db_prep_save(value, db)
         if value is None and field.db_default is NOT_PROVIDED:
             left_out.append(field.column)
+            continue
+        fields.append(field)
+        if only_if and field.name in only_if:
+            params.extend([*only_if[field.name][1], value])
         else:
-            fields.append(field)
             params.append(value)
-    key = (meta.label, db.alias, tuple(left_out))
+    conditions = tuple((name, only_if[name][0]) for name in sorted(only_if or ()))
+    key = (meta.label, db.alias, tuple(left_out), conditions)
     sql = _insert_statements.get(key)
     if sql is None:
-        sql = _insert_statements[key] = _insert_statement(db, meta, fields)
+        sql = _insert_statements[key] = _insert_statement(db, meta, fields, dict(conditions))
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         if db.features.can_return_columns_from_insert:
-            obj.pk = cursor.fetchone()[0]
+            obj.pk, *held = cursor.fetchone()  # then each conditioned column as stored
+            for (name, _), kept in zip(conditions, held, strict=True):
+                if kept is None:
+                    setattr(obj, name, None)
         else:
             obj.pk = db.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
     obj._state.adding, obj._state.db = False, db.alias
+
+
+def _decided_apart(obj: Model, only_if: dict[str, tuple[str, list]]) -> dict:
+    """Decides ``insert_one``'s conditions by a SELECT each, before the INSERT: none is left."""
+    for name, (condition, params) in only_if.items():
+        with _database().cursor() as cursor:
+            cursor.execute(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END", params)
+            if not cursor.fetchone()[0]:
+                setattr(obj, name, None)
+    return {}
+
+
+def _orm_insert(obj: Model, only_if: dict[str, tuple[str, list]]) -> None:
+    _decided_apart(obj, only_if)
+    obj.save(force_insert=True)
 
 
 def update_fields_many(objects: list[Model], field_names: list[str]) -> None:
@@ -123,20 +157,28 @@ class PreparedRead:
     def rows(self, **values) -> list[list]:
         return self._run(values)[1]
 
+    def sql(self, **values) -> tuple[str, list]:
+        """The statement and its parameters, to nest in another (``insert_one``'s ``only_if``)."""
+        sql, slots, _, _ = self._compiled_for(_database(), values)
+        return sql, [values[name] if name is not None else constant for name, constant in slots]
+
     def objects(self, **values) -> list[Model]:
         (model, attnames), rows = self._run(values)
         if attnames is None:
             raise TypeError("objects() needs a query that selects whole rows of one model.")
         return [model.from_db(_database().alias, attnames, row) for row in rows]
 
-    def _run(self, values: dict) -> tuple[tuple, list[list]]:
-        db = _database()
+    def _compiled_for(self, db, values: dict) -> tuple:
         literals = {name: values.pop(name) for name in self._literals}
         key = (db.alias, tuple(sorted(values)), tuple(literals.values()))
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(db, values, literals)
-        sql, slots, converters, shape = compiled
+        return compiled
+
+    def _run(self, values: dict) -> tuple[tuple, list[list]]:
+        db = _database()
+        sql, slots, converters, shape = self._compiled_for(db, values)
         params = [values[name] if name is not None else constant for name, constant in slots]
         with db.cursor() as cursor:
             cursor.execute(sql, params)

@@ -122,6 +122,8 @@ if default_database["ENGINE"] == "django.db.backends.sqlite3":
     default_database["CONN_MAX_AGE"] = 0
 elif default_database["ENGINE"] == "django.db.backends.postgresql":
     default_database["OPTIONS"] = {**POSTGRESQL_OPTIONS, **default_database.get("OPTIONS", {})}
+    # Django's backend, with a health check that skips SELECT 1 on a busy, quiet connection.
+    default_database["ENGINE"] = "config.postgresql"
 DATABASES = {"default": default_database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -9,6 +9,7 @@ __all__ = (
     "customer_by_slug",
     "customer_get",
     "customer_list",
+    "customers_limited_to_key",
     "customers_visible_to",
     "region_list",
 )
@@ -22,17 +23,20 @@ def customers_visible_to(api_key: ApiKey | None) -> QuerySet[Customer]:
     """Every customer for an unrestricted key; only its own for a restricted one."""
     customers = Customer.objects.select_related("region")
     if api_key is not None and api_key.customer_limited:
-        customers = _limited_to_key(customers, api_key.pk)
+        customers = customers_limited_to_key(customers, api_key.pk)
     return customers
 
 
-def _limited_to_key(customers: QuerySet[Customer], api_key_id: int) -> QuerySet[Customer]:
+def customers_limited_to_key(customers: QuerySet[Customer], api_key_id: int) -> QuerySet[Customer]:
+    """The customers a customer-limited key may reach, of ``customers``."""
     return customers.filter(api_keys=api_key_id)
 
 
 _BY_SLUG = PreparedRead(lambda slug: Customer.objects.filter(slug=slug).order_by())
 _BY_SLUG_FOR_LIMITED_KEY = PreparedRead(
-    lambda slug, api_key_id: _limited_to_key(Customer.objects.filter(slug=slug), api_key_id)
+    lambda slug, api_key_id: customers_limited_to_key(
+        Customer.objects.filter(slug=slug), api_key_id
+    )
 )
 
 

@@ -52,7 +52,6 @@ def _quotas(request, api_key, window: int) -> list[tuple[str, int, str, int]]:
     """(cache key, limit, whose quota, calls) for each quota the request counts against. A
     batch counts as one call per item, against its key and each customer its items name."""
     quotas = []
-    by_customer = _calls_by_customer(request, api_key)
     per_key = settings.SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_KEY
     if per_key:
         # The prefix, not the id: a test database reuses ids, a new key never reuses a prefix.
@@ -60,7 +59,7 @@ def _quotas(request, api_key, window: int) -> list[tuple[str, int, str, int]]:
         quotas.append((key, per_key, "This API key", max(1, _items_in(request))))
     per_customer = settings.SWITCHYARD_API_REQUESTS_PER_MINUTE_PER_CUSTOMER
     if per_customer:
-        for slug, calls in by_customer.items():
+        for slug, calls in _calls_by_customer(request, api_key).items():
             key = f"switchyard:quota:customer:{slug}:{window}"
             quotas.append((key, per_customer, f"Customer '{slug}'", calls))
     return quotas

@@ -16,7 +16,10 @@ from integrations.capabilities import CAPABILITIES, stages_of
 from integrations.models import Integration
 from integrations.registry import ProviderNotRegistered, get_provider, provider_keys
 
-__all__ = ("PreparedCall", "action_prepare")
+__all__ = ("NOT_READ", "PreparedCall", "action_prepare", "operation_provider_key")
+
+# ``action_prepare``'s ``active_integration`` when the caller has not read it: it reads it.
+NOT_READ = object()
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,22 @@ def _prepare_capability(*, customer: Customer, action: str, input: Mapping) -> P
     )
 
 
+def operation_provider_key(action: str) -> str | None:
+    """The registered provider a ``<provider>.<operation>`` action names; None for a capability
+    and for anything else (which ``action_prepare`` refuses, naming the reason)."""
+    if action in CAPABILITIES:
+        return None
+    provider_key, dot, _ = (action or "").partition(".")
+    return provider_key if dot and provider_key in provider_keys() else None
+
+
 def action_prepare(
-    *, customer: Customer, action: str, input: dict, allow_internal: bool = False
+    *,
+    customer: Customer,
+    action: str,
+    input: dict,
+    allow_internal: bool = False,
+    active_integration: Integration | object | None = NOT_READ,
 ) -> PreparedCall:
     """Resolve ``action`` (a capability such as ``workflow.proceed``, or ``<provider>.<operation>``)
     for ``customer`` and validate ``input``.
@@ -120,7 +137,8 @@ def action_prepare(
     for an unknown action, provider or operation, or a missing integration;
     ``{"input": {field: [...]}}`` for invalid input (including unknown stage names).
     ``allow_internal``: the platform itself may prepare internal operations (fan-out); callers
-    of the API never may."""
+    of the API never may. ``active_integration``: the customer's active integration of the
+    action's provider (or None), when the caller read it with the customer."""
     if not isinstance(input, Mapping):
         raise _invalid("input", "Expected a JSON object.")
     if action in CAPABILITIES:
@@ -148,7 +166,9 @@ def action_prepare(
             f"'{action}' is run by Switchyard itself (fan-out of events to subscriptions) and "
             "cannot be requested through the API.",
         )
-    integration = selectors.integration_active_get(customer=customer, provider_key=provider.key)
+    integration = active_integration
+    if integration is NOT_READ:
+        integration = selectors.integration_active_get(customer=customer, provider_key=provider.key)
     if integration is None and provider.requires_integration:
         raise _invalid(
             "action",

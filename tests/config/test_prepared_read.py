@@ -12,6 +12,7 @@ from customers.models import Customer
 from customers.selectors import customer_by_slug
 from customers.services import api_key_create
 from integrations.models import Integration
+from integrations.selectors import customer_with_active_integration
 from integrations.services import integration_create
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +105,31 @@ def test_customer_by_slug_keeps_a_limited_keys_restriction(acme, globex):
     assert customer_by_slug(api_key=unlimited, slug="globex").pk == globex.pk
     assert customer_by_slug(api_key=None, slug="globex").pk == globex.pk
     assert customer_by_slug(api_key=unlimited, slug="nobody") is None
+
+
+def test_customer_with_active_integration_reads_both_as_two_reads_would(acme, globex):
+    """One query for the accept path: the customer under the key's restriction, and its
+    active integration of the provider (none when inactive, absent or another provider's)."""
+    limited, _ = api_key_create(name="acme-app", customers=[acme])
+    config = {"base_url": "https://api.example.com", "rate_limit": {"rate": 5, "per_seconds": 1}}
+    active = integration_create(customer=acme, provider_key="http", config=config)
+    inactive = integration_create(customer=globex, provider_key="http", config=config)
+    Integration.objects.filter(pk=inactive.pk).update(active=False)
+
+    customer, integration = customer_with_active_integration(
+        api_key=limited, slug="acme", provider_key="http"
+    )
+    assert _fields(customer) == _fields(Customer.objects.get(pk=acme.pk))
+    assert _fields(integration) == _fields(Integration.objects.get(pk=active.pk))
+    assert integration._state.adding is False and customer._state.adding is False
+    assert customer_with_active_integration(
+        api_key=limited, slug="globex", provider_key="http"
+    ) == (None, None)
+    customer, integration = customer_with_active_integration(
+        api_key=None, slug="globex", provider_key="http"
+    )
+    assert customer.pk == globex.pk and integration is None
+    customer, integration = customer_with_active_integration(
+        api_key=None, slug="acme", provider_key="trello"
+    )
+    assert customer.pk == acme.pk and integration is None

@@ -21,10 +21,17 @@ from config.request_id import current_request_id
 from customers.models import ApiKey, Customer
 from customers.selectors import customer_by_slug, customers_visible_to
 from integrations.deliveries.models import Delivery
-from integrations.deliveries.prepare import PreparedCall, action_prepare
+from integrations.deliveries.prepare import (
+    NOT_READ,
+    PreparedCall,
+    action_prepare,
+    operation_provider_key,
+)
 from integrations.deliveries.services.outbox import DELIVERIES
 from integrations.deliveries.services.policy import retry_policy
+from integrations.models import Integration
 from integrations.outbox import enqueued_until
+from integrations.selectors import customer_with_active_integration
 
 __all__ = (
     "IDEMPOTENCY_KEY_MAX_LENGTH",
@@ -67,12 +74,23 @@ def delivery_create(
     being created is a 409."""
     _validate_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(customer, action, input, not_before)
-    if idempotency_key and (existing := _existing_for_key(api_key, idempotency_key)):
-        return _replay(existing, fingerprint, api_key)
-    customer_row = _active_customer(api_key, customer)
-    call = action_prepare(
-        customer=customer_row, action=action, input=input, allow_internal=internal
-    )
+    # A new key is the common case: its INSERT is the lookup (a taken key fails it), and a
+    # request that no longer validates still replays what its key created.
+    try:
+        customer_row, integration = _active_customer(
+            api_key, customer, provider_key=operation_provider_key(action)
+        )
+        call = action_prepare(
+            customer=customer_row,
+            action=action,
+            input=input,
+            allow_internal=internal,
+            active_integration=integration,
+        )
+    except ValidationError:
+        if idempotency_key and (existing := _existing_for_key(api_key, idempotency_key)):
+            return _replay(existing, fingerprint, api_key)
+        raise
     delivery = _new_delivery(
         call,
         customer=customer_row,
@@ -202,7 +220,7 @@ class _BatchMemo:
     def _customer(self, slug: str) -> Customer:
         if slug not in self.customers:
             try:
-                self.customers[slug] = _active_customer(self.api_key, slug)
+                self.customers[slug] = _active_customer(self.api_key, slug)[0]
             except APIException as exc:
                 self.customers[slug] = exc
         found = self.customers[slug]
@@ -298,13 +316,22 @@ def _replay(existing: Delivery, fingerprint: str, api_key: ApiKey | None) -> tup
     return existing, True
 
 
-def _active_customer(api_key: ApiKey | None, slug: str) -> Customer:
-    customer = customer_by_slug(api_key=api_key, slug=slug)
+def _active_customer(
+    api_key: ApiKey | None, slug: str, *, provider_key: str | None = None
+) -> tuple[Customer, Integration | object | None]:
+    """The customer, and with ``provider_key`` its active integration of that provider, read
+    in the same query (else ``NOT_READ``)."""
+    if provider_key:
+        customer, integration = customer_with_active_integration(
+            api_key=api_key, slug=slug, provider_key=provider_key
+        )
+    else:
+        customer, integration = customer_by_slug(api_key=api_key, slug=slug), NOT_READ
     if customer is None:
         raise ValidationError({"customer": [f"Unknown customer '{slug}'."]})
     if not customer.active:
         raise ValidationError({"customer": [f"Customer '{slug}' is inactive."]})
-    return customer
+    return customer, integration
 
 
 def _new_delivery(
@@ -343,20 +370,25 @@ def _store(delivery: Delivery) -> None:
     the lowest latency. Beyond that, and when it is scheduled, the relay takes it when due, in
     batches (a task per batch costs a worker far less per delivery than a task each, so a
     steady stream does not back up behind single-delivery tasks) and in turn with other
-    customers' work."""
+    customers' work. The INSERT itself counts (``enqueued_until`` stays set only while the
+    count is under the limit): no round trip of its own."""
     in_broker_limit = min(settings.Q_CLUSTER["workers"], settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT)
-    direct = delivery.next_attempt_at <= timezone.now() and (
-        _customer_queued(delivery.customer_id, up_to=in_broker_limit) < in_broker_limit
+    if delivery.next_attempt_at <= timezone.now():
+        delivery.enqueued_until = enqueued_until()
+    queued_sql, params = _CUSTOMER_QUEUED.sql(
+        customer_id=delivery.customer_id, limit=in_broker_limit
     )
-    delivery.enqueued_until = enqueued_until() if direct else None
+    # The ORM's compiled statement; every value is a parameter.
+    count = f"(SELECT COUNT(*) FROM ({queued_sql}) queued) < %s"  # noqa: S608
+    under_limit = (count, [*params, in_broker_limit])
     if transaction.get_connection().in_atomic_block:
         # In the caller's transaction (fan-out) a savepoint keeps a taken Idempotency-Key from
         # breaking it; alone, the INSERT commits itself, without BEGIN and COMMIT round trips.
         with transaction.atomic():
-            insert_one(delivery)
+            insert_one(delivery, only_if={"enqueued_until": under_limit})
     else:
-        insert_one(delivery)
-    if direct:
+        insert_one(delivery, only_if={"enqueued_until": under_limit})
+    if delivery.enqueued_until is not None:
         transaction.on_commit(lambda: DELIVERIES.enqueue([delivery.pk]))
 
 
@@ -371,9 +403,3 @@ _CUSTOMER_QUEUED = PreparedRead(
     ),
     literals=("limit",),
 )
-
-
-def _customer_queued(customer_id: int, *, up_to: int) -> int:
-    """Deliveries of a customer in the broker or in flight (deferred ones wait in the table),
-    counted up to ``up_to``: the answer needed, at a cost that does not grow with a backlog."""
-    return len(_CUSTOMER_QUEUED.rows(customer_id=customer_id, limit=up_to))

@@ -53,6 +53,28 @@ def test_create_stores_a_pending_delivery_and_queues_it_on_commit(
     assert delivery.next_attempt_at <= timezone.now()
 
 
+def test_a_customer_goes_to_the_broker_at_once_up_to_the_workers_then_to_the_relay(
+    acme, settings, django_capture_on_commit_callbacks
+):
+    """The INSERT decides: under the limit of queued and in-flight deliveries the row is marked
+    queued and sent to the broker on commit; at the limit it waits for the relay; a scheduled
+    one always does; a delivery that leaves the broker makes room again."""
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 2}
+    settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT = 10
+    with django_capture_on_commit_callbacks() as callbacks:
+        first, second, third = (create()[0] for _ in range(3))
+        scheduled, _ = create(not_before=timezone.now() + timedelta(minutes=5))
+    assert len(callbacks) == 2
+    queued = {d.pk: d.enqueued_until for d in Delivery.objects.all()}
+    assert queued[first.pk] is not None and queued[second.pk] is not None
+    assert queued[third.pk] is None and third.enqueued_until is None
+    assert queued[scheduled.pk] is None
+    Delivery.objects.filter(pk=first.pk).update(status=Status.SUCCEEDED)
+    with django_capture_on_commit_callbacks() as callbacks:
+        fourth, _ = create()
+    assert len(callbacks) == 1 and Delivery.objects.get(pk=fourth.pk).enqueued_until is not None
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -120,7 +142,7 @@ def test_key_still_being_created_elsewhere_is_409(acme, api_key, monkeypatch):
     """The insert lost the race on the unique key but the winner is not visible yet."""
     from django.db import IntegrityError
 
-    def racing_insert(delivery):
+    def racing_insert(delivery, **conditions):
         raise IntegrityError("UNIQUE constraint failed")
 
     monkeypatch.setattr(accept, "insert_one", racing_insert)
