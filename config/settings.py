@@ -119,7 +119,9 @@ else:
     default_database = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "switchyard.db"}
 if default_database["ENGINE"] == "django.db.backends.sqlite3":
     default_database["OPTIONS"] = {**SQLITE_OPTIONS, **default_database.get("OPTIONS", {})}
-    default_database["CONN_MAX_AGE"] = 0
+    # Kept open like PostgreSQL's: opening a SQLite file (and setting its pragmas) on every
+    # request cost more than the request's own queries.
+    default_database["CONN_MAX_AGE"] = 60
 elif default_database["ENGINE"] == "django.db.backends.postgresql":
     default_database["OPTIONS"] = {**POSTGRESQL_OPTIONS, **default_database.get("OPTIONS", {})}
     # Django's backend, with a health check that skips SELECT 1 on a busy, quiet connection.

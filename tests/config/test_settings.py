@@ -105,3 +105,23 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler(raw, threshold):
     assert result.returncode == 0, result.stderr
     options = json.loads(result.stdout.strip().splitlines()[-1])
     assert options == {"server_side_binding": True, "prepare_threshold": threshold}
+
+
+def test_a_sqlite_connection_outlives_its_request(tmp_path):
+    """Opening the file and setting its pragmas per request cost more than the accept path's
+    queries: a web process keeps its connection between requests, as with PostgreSQL."""
+    script = (
+        "from django.core.signals import request_finished, request_started\n"
+        "from django.db import connection\n"
+        "seen = []\n"
+        "for _ in range(2):\n"
+        "    request_started.send(sender=None)\n"
+        "    connection.ensure_connection()\n"
+        "    seen.append(connection.connection)\n"
+        "    request_finished.send(sender=None)\n"
+        "print(connection.vendor, seen[0] is seen[1])\n"
+    )
+    env = {"DEBUG": "true", "DATABASE_URL": "", "SWITCHYARD_VAR_DIR": str(tmp_path)}
+    result = _setup(env, then=script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["sqlite", "True"]
