@@ -80,11 +80,12 @@ def test_a_generated_client_drives_a_delivery_to_a_dead_letter_and_back(
             client=client, body=models.CustomerRequest(slug="initech", name="Initech", region="eu")
         )
         assert (customer.slug, customer.region) == ("initech", "eu")
-        fields = models.CredentialCreateRequestFields.from_dict(TRELLO_FIELDS)
         credential = _call("credentials.credentials_create").sync(
             client=client,
-            body=models.CredentialCreateRequest(
-                provider="trello", customer="initech", fields=fields
+            body=models.TrelloApiCredentialRequest(
+                provider=models.TrelloCredentialProvider.TRELLO,
+                customer="initech",
+                fields=models.TrelloApiCredentialFields(**TRELLO_FIELDS),
             ),
         )
         assert credential.current_version == 1

@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from credentials.models import CredentialVersion
+from integrations.providers.jsonschema import ACCEPTED_URL
 from webhooks.models import (
     MAX_TOLERANCE_SECONDS,
     EndpointSource,
@@ -11,6 +12,7 @@ from webhooks.models import (
 )
 from webhooks.selectors import endpoint_receive_url
 from webhooks.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
+from webhooks.services.subscriptions import EVENT_TYPE_PATTERN
 
 __all__ = (
     "EndpointCreateSerializer",
@@ -153,9 +155,30 @@ class InboundEventFilterSerializer(serializers.Serializer):
     received_before = serializers.DateTimeField(required=False)
 
 
+SUBSCRIPTION_URL_MAX_LENGTH = 2000
+
+
+# The service checks a URL against the egress policy (its host must resolve to a public address,
+# or allow_private); the schema states the URLs whose form it accepts (a host name, no IP).
+@extend_schema_field(
+    {"type": "string", "pattern": ACCEPTED_URL, "maxLength": SUBSCRIPTION_URL_MAX_LENGTH}
+)
+class SubscriptionUrlField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": EVENT_TYPE_PATTERN.pattern, "minLength": 1, "maxLength": 200}
+)
+class EventTypeField(serializers.CharField):
+    """An event type or a pattern of them (``*``, ``trello.*``), as the service checks it."""
+
+
 class SubscriptionCreateSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=2000)
-    event_types = serializers.ListField(child=serializers.CharField(max_length=200), min_length=1)
+    url = SubscriptionUrlField(
+        max_length=SUBSCRIPTION_URL_MAX_LENGTH, help_text="http(s) URL the events are POSTed to."
+    )
+    event_types = serializers.ListField(child=EventTypeField(max_length=200), min_length=1)
     allow_private = serializers.BooleanField(default=False)
     customer = serializers.SlugField(
         required=False, allow_null=True, help_text="Only this customer's events."

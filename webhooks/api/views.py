@@ -15,6 +15,7 @@ from credentials.exceptions import CredentialConflict
 from credentials.selectors import credential_get
 from customers.selectors import customer_get
 from webhooks import selectors, services
+from webhooks.api import schema as _schema  # noqa: F401  (registers the OpenAPI extension)
 from webhooks.api.serializers import (
     EndpointCreateSerializer,
     EndpointSerializer,
