@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from itertools import count
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.db.models import NOT_PROVIDED, Model, QuerySet, signals
 
 __all__ = ("PreparedRead", "insert_one", "one_or_none", "update_fields_many")
@@ -18,7 +18,9 @@ def _database():
     return connections[DEFAULT_DB_ALIAS]
 
 
-def _insert_statement(db, meta, fields: list, conditions: dict[str, str]) -> str:
+def _insert_statement(
+    db, meta, fields: list, conditions: dict[str, str], *, quiet_conflict: bool
+) -> str:
     quote = db.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     values = ", ".join(
@@ -29,6 +31,8 @@ def _insert_statement(db, meta, fields: list, conditions: dict[str, str]) -> str
     # is a parameter.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values})"  # noqa: S608
     if db.features.can_return_columns_from_insert:
+        if quiet_conflict:
+            sql += " ON CONFLICT DO NOTHING"
         held = [quote(meta.get_field(name).column) for name in sorted(conditions)]
         sql += " RETURNING " + ", ".join([quote(meta.pk.column), *held])
     return sql
@@ -42,7 +46,9 @@ def one_or_none(queryset: QuerySet) -> Model | None:
     return rows[0] if rows else None
 
 
-def insert_one(obj: Model, *, only_if: dict[str, tuple[str, list]] | None = None) -> None:
+def insert_one(
+    obj: Model, *, only_if: dict[str, tuple[str, list]] | None = None, quiet_conflict=False
+) -> None:
     """INSERT a new row as ``obj.save(force_insert=True)`` would, from a statement built once per
     process, where the ORM compiles the INSERT of a wide model anew for every row. Every value
     still goes through its field's ``pre_save`` and ``get_db_prep_save``, so the row is the one
@@ -54,7 +60,11 @@ def insert_one(obj: Model, *, only_if: dict[str, tuple[str, list]] | None = None
     ``only_if`` maps a field name to a condition (SQL and its parameters, e.g. a
     ``PreparedRead.sql``): the field keeps the object's value only if the condition holds when
     the row is written, else it is NULL (and so set on ``obj``). The condition is decided in the
-    INSERT itself where the database returns columns from it, in a SELECT before it elsewhere."""
+    INSERT itself where the database returns columns from it, in a SELECT before it elsewhere.
+
+    ``quiet_conflict``: a row that a unique constraint refuses is skipped by the database (``ON
+    CONFLICT DO NOTHING``, no error in the server's log) and IntegrityError raised all the same:
+    for an insert that doubles as the lookup of a key a client may send again."""
     model, meta, db = type(obj), obj._meta, _database()
     only_if = {name: c for name, c in (only_if or {}).items() if getattr(obj, name) is not None}
     if signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model):
@@ -81,14 +91,19 @@ def insert_one(obj: Model, *, only_if: dict[str, tuple[str, list]] | None = None
         else:
             params.append(value)
     conditions = tuple((name, only_if[name][0]) for name in sorted(only_if or ()))
-    key = (meta.label, db.alias, tuple(left_out), conditions)
+    key = (meta.label, db.alias, tuple(left_out), conditions, quiet_conflict)
     sql = _insert_statements.get(key)
     if sql is None:
-        sql = _insert_statements[key] = _insert_statement(db, meta, fields, dict(conditions))
+        sql = _insert_statements[key] = _insert_statement(
+            db, meta, fields, dict(conditions), quiet_conflict=quiet_conflict
+        )
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         if db.features.can_return_columns_from_insert:
-            obj.pk, *held = cursor.fetchone()  # then each conditioned column as stored
+            row = cursor.fetchone()
+            if row is None:  # skipped by ON CONFLICT DO NOTHING
+                raise IntegrityError(f"{meta.label}: a unique constraint refused the row.")
+            obj.pk, *held = row  # then each conditioned column as stored
             for (name, _), kept in zip(conditions, held, strict=True):
                 if kept is None:
                     setattr(obj, name, None)

@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 from django.core.signals import request_finished, request_started
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
 
 from config.postgresql import base
@@ -72,9 +72,7 @@ def test_a_connection_quiet_for_longer_takes_the_full_check(select_one, monkeypa
     assert select_one.call_count == 1
 
 
-def test_a_connection_the_server_ended_is_replaced_before_the_first_query(
-    select_one, monkeypatch
-):
+def test_a_connection_the_server_ended_is_replaced_before_the_first_query(select_one, monkeypatch):
     monkeypatch.setattr(base, "QUIET_SECONDS", 60.0)  # the socket alone must tell
     _request()
     old_pid = connection.connection.info.backend_pid
@@ -104,3 +102,45 @@ def test_after_an_error_the_full_check_runs(select_one):
     _request(failing)
     assert select_one.call_count == 1  # at the request's end, Django checks the failed connection
     assert _request() == 0
+
+
+def test_a_session_ended_a_moment_before_the_request_costs_it_nothing():
+    """The server's goodbye may not have reached the socket yet: the request's first read,
+    standing in for the check, fails on the lost session and runs again on a new one."""
+    for _ in range(20):
+        _request()
+        old_pid = connection.connection.info.backend_pid
+        _terminate(old_pid)
+
+        def backend_pid():
+            Region.objects.count()
+            return connection.connection.info.backend_pid
+
+        assert _request(backend_pid) != old_pid  # no wait for the goodbye
+
+
+@pytest.fixture
+def goodbye_unseen(monkeypatch):
+    """The session is ended and the server's goodbye not yet seen: the check is skipped."""
+    monkeypatch.setattr(base, "QUIET_SECONDS", 60.0)
+    _request()
+    _terminate(connection.connection.info.backend_pid)
+    time.sleep(0.2)  # the session is gone for sure
+    monkeypatch.setattr(base.DatabaseWrapper, "_socket_quiet", lambda self: True)
+
+
+def test_the_first_read_on_a_lost_session_runs_again_on_a_new_one(goodbye_unseen, select_one):
+    assert _request() == 0
+    assert select_one.call_count == 0
+
+
+def test_a_write_on_a_lost_session_is_not_run_again(goodbye_unseen):
+    """Only a read may run again: what became of a write on the old session is not known."""
+    with pytest.raises(DatabaseError):
+        _request(lambda: Region.objects.create(code="xx", name="X"))
+    assert _request(lambda: Region.objects.filter(code="xx").count()) == 0
+
+
+def test_a_read_inside_a_transaction_is_not_run_again(goodbye_unseen):
+    with pytest.raises(DatabaseError):
+        _request(lambda: transaction.atomic()(Region.objects.count)())

@@ -92,6 +92,17 @@ def test_a_duplicate_raises_djangos_integrity_error_and_spoils_nothing(make_endp
     assert InboundEvent.objects.filter(endpoint=endpoint).count() == 2
 
 
+def test_a_quiet_conflict_raises_all_the_same_and_needs_no_savepoint(make_endpoint):
+    """ON CONFLICT DO NOTHING: the database reports no error (a client's repeated key fills no
+    server log), the caller still gets IntegrityError, and the transaction is not aborted."""
+    endpoint = make_endpoint("standard_webhooks")
+    insert_one(_event(endpoint, external_id="evt_same"), quiet_conflict=True)
+    with pytest.raises(IntegrityError):
+        insert_one(_event(endpoint, external_id="evt_same"), quiet_conflict=True)
+    insert_one(_event(endpoint, external_id="evt_other"), quiet_conflict=True)
+    assert InboundEvent.objects.filter(endpoint=endpoint).count() == 2
+
+
 def test_an_expression_value_is_saved_by_the_orm(make_endpoint):
     event = _event(make_endpoint("standard_webhooks"), attempts=Value(4))
     insert_one(event)

@@ -74,6 +74,13 @@ def delivery_create(
     being created is a 409."""
     _validate_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(customer, action, input, not_before)
+    if (
+        idempotency_key
+        and api_key is None
+        and (existing := _existing_for_key(None, idempotency_key))
+    ):
+        # The platform's own calls: the unique constraint holds NULL api_keys distinct.
+        return _replay(existing, fingerprint, api_key)
     # A new key is the common case: its INSERT is the lookup (a taken key fails it), and a
     # request that no longer validates still replays what its key created.
     try:
@@ -380,14 +387,15 @@ def _store(delivery: Delivery) -> None:
     )
     # The ORM's compiled statement; every value is a parameter.
     count = f"(SELECT COUNT(*) FROM ({queued_sql}) queued) < %s"  # noqa: S608
-    under_limit = (count, [*params, in_broker_limit])
+    conditions = {"enqueued_until": (count, [*params, in_broker_limit])}
+    quiet = delivery.idempotency_key is not None  # a client's repeat is no server error
     if transaction.get_connection().in_atomic_block:
         # In the caller's transaction (fan-out) a savepoint keeps a taken Idempotency-Key from
         # breaking it; alone, the INSERT commits itself, without BEGIN and COMMIT round trips.
         with transaction.atomic():
-            insert_one(delivery, only_if={"enqueued_until": under_limit})
+            insert_one(delivery, only_if=conditions, quiet_conflict=quiet)
     else:
-        insert_one(delivery, only_if={"enqueued_until": under_limit})
+        insert_one(delivery, only_if=conditions, quiet_conflict=quiet)
     if delivery.enqueued_until is not None:
         transaction.on_commit(lambda: DELIVERIES.enqueue([delivery.pk]))
 

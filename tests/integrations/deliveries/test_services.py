@@ -138,6 +138,14 @@ def test_bad_idempotency_keys_are_refused(acme, api_key, key):
     assert not Delivery.objects.exists()
 
 
+def test_the_platforms_own_calls_with_a_key_are_idempotent(acme):
+    """No API key: the unique (api_key, key) constraint holds NULLs distinct, a lookup finds it."""
+    first, replayed = create(key="fan-out-1")
+    again, replayed_again = create(key="fan-out-1")
+    assert (again.pk, replayed, replayed_again) == (first.pk, False, True)
+    assert Delivery.objects.filter(idempotency_key="fan-out-1").count() == 1
+
+
 def test_key_still_being_created_elsewhere_is_409(acme, api_key, monkeypatch):
     """The insert lost the race on the unique key but the winner is not visible yet."""
     from django.db import IntegrityError
