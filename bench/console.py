@@ -6,7 +6,9 @@ timed over ``--scale`` times 1 M deliveries with 5 attempts each (goal: under 50
 A throwaway platform (bench/throwaway.py) is seeded straight in the database (INSERT … SELECT
 over generate_series, or a recursive CTE on SQLite): 20 customers, 4 providers, deliveries
 spread over 7 days in id order as traffic writes them (5 % dead, 2 % pending, a quarter of
-those held by an open trello breaker), one inbound event per 10 deliveries (5 % dead). The
+those held by an open trello breaker), each input with its own order path and card id, each
+dead delivery with an error naming its request, one inbound event per 10 deliveries (5 % dead,
+with an error). The pages include searches: ids, values inside inputs, error text. The
 dashboard's rollup step then catches up (timed: what a first deploy on a big table costs) and
 every page is fetched ``--repeat`` times through Django's test client as a logged-in
 superuser; the median is printed. It exits 1 when a page does not answer 200. Figures from a
@@ -36,6 +38,7 @@ GOAL_MS = 500
 SEED = r"""
 from django.db import connection
 from customers.models import Customer, Region
+from customers.services import api_key_create
 from integrations.models import CircuitBreaker
 from webhooks.models import WebhookEndpoint
 from django.utils import timezone
@@ -44,6 +47,7 @@ region = Region.objects.get(code="eu")
 first = min(Customer.objects.create(slug=f"c{i:02}", name=f"C{i}", region=region).pk
             for i in range(20))
 endpoint = WebhookEndpoint.objects.create(customer_id=first, provider="stripe").pk
+api_key_create(name="bench", scope="admin")  # the search probes idempotency keys per API key
 pg = connection.vendor == "postgresql"
 if pg:
     series, key, js = "generate_series(1, %%s) g", "md5(random()::text || g)::uuid", "::jsonb"
@@ -65,13 +69,15 @@ provider = ("(CASE g %%%% 4 WHEN 0 THEN 'http' WHEN 1 THEN 'trello' WHEN 2 THEN 
 status = ("(CASE WHEN g %%%% 20 = 1 THEN 'dead' WHEN g %%%% 50 = 2 THEN 'pending' "
           "ELSE 'succeeded' END)")
 held = "'Deferred: the circuit breaker of trello/eu is open (HTTP 502)'"
+failed = "'HTTP 502: upstream timed out (request req_' || g || ')'"
 with connection.cursor() as c:
     c.execute(f'''INSERT INTO integrations_delivery (id, key, customer_id, action, provider_key,
         operation, input, request_fingerprint, status, manual_retry, last_error, dead_reason,
         attempts, attempt_limit, next_attempt_at, created_at, updated_at, finished_at)
         SELECT g, {key}, %%s + g %%%% 20, 'http.request', {provider}, 'request',
-        '{{"path": "/orders/1"}}'{js}, '', {status}, false,
-        CASE WHEN g %%%% 200 = 2 THEN {held} ELSE '' END,
+        ('{{"path": "/orders/' || g || '", "card_id": "crd_' || (g * 37 %%%% 999983) || '"}}'){js},
+        '', {status}, false,
+        CASE WHEN g %%%% 200 = 2 THEN {held} WHEN g %%%% 20 = 1 THEN {failed} ELSE '' END,
         CASE WHEN g %%%% 20 = 1 THEN 'attempts_exhausted' ELSE '' END, 5, 10,
         CASE WHEN g %%%% 50 = 2 THEN {later} END, {ago}, {ago},
         CASE WHEN g %%%% 50 = 2 THEN NULL ELSE {ago} END FROM {series}''', [first, n])
@@ -86,7 +92,8 @@ with connection.cursor() as c:
     c.execute(f'''INSERT INTO webhooks_inboundevent (id, key, endpoint_id, provider, external_id,
         type, status, body, headers, error, received_at, attempts, attempt_limit)
         SELECT g, {key}, %%s, 'stripe', 'evt_' || g, 'stripe.charge',
-        CASE WHEN g %%%% 20 = 1 THEN 'dead' ELSE 'processed' END, {empty}, '{{}}'{js}, '',
+        CASE WHEN g %%%% 20 = 1 THEN 'dead' ELSE 'processed' END, {empty}, '{{}}'{js},
+        CASE WHEN g %%%% 20 = 1 THEN 'KeyError: amount (evt_' || g || ')' ELSE '' END,
         {ago}, 1, 5 FROM {series}''', [endpoint, max(1, n // 10)])
     if pg:
         for table in ("integrations_delivery", "webhooks_inboundevent"):
@@ -102,6 +109,7 @@ CircuitBreaker.objects.create(provider_key="trello", region="eu", state="open",
 # Runs in `manage.py shell`: the rollup step until it has caught up, then every page, timed.
 MEASURE = r"""
 import json, statistics, time
+from urllib.parse import quote
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
@@ -126,12 +134,19 @@ pages = [
     "/admin/?window=1h", "/admin/?window=24h", "/admin/?window=7d",
     D, D + "?status__exact=pending", D + "?status__exact=dead", D + "?provider_key=trello",
     D + f"?customer__id__exact={customer}", D + f"?held_by={breaker}",
-    D + f"?created_at__gte={day}", D + "?dead_reason__exact=attempts_exhausted", D + "?q=12345",
-    D + "?p=3",
+    D + f"?created_at__gte={day}", D + "?dead_reason__exact=attempts_exhausted", D + "?p=3",
     L, L + "?provider_key=stripe", L + f"?customer__id__exact={customer}",
     I + "inboundevent/", I + "inboundevent/?status__exact=dead",
     I + "inboundevent/?provider=stripe", I + "deadinboundevent/",
 ]
+# Searches: an id, a card id and a path inside inputs, a rare and a common error text, a
+# customer, nothing at all (the worst case of a scan), and the same on the other logs.
+pages += [D + "?q=" + quote(term) for term in (
+    "12345", "crd_777777", "/orders/4242", "req_4242", '"timed out"', "c07",
+    "nothing-matches-this")]
+pages += [L + "?q=" + quote("timed out"), L + "?q=nothing-matches-this"]
+pages += [I + "inboundevent/?q=" + quote(term) for term in (
+    "evt_4242", "amount", "stripe.charge", "nothing-matches-this")]
 results = []
 for page in pages:
     times, status = [], None

@@ -30,7 +30,7 @@ from config.admin_tools import (
 )
 from integrations.deliveries.admin import status_badge
 from integrations.deliveries.admin_filters import provider_filter
-from webhooks import admin_forms, admin_health, selectors, services
+from webhooks import admin_forms, admin_health, admin_search, selectors, services
 from webhooks.admin_subscriptions import SubscriptionAdmin
 from webhooks.models import DeadInboundEvent, EndpointSource, InboundEvent, WebhookEndpoint
 from webhooks.services.endpoints import endpoint_active_set
@@ -226,7 +226,9 @@ class InboundEventAdmin(LargeTableMixin, WideListMixin, ReadOnlyAdminMixin, admi
         "endpoint__customer",
         ("received_at", DateRangeFilter),
     ]
+    # Shows the search box; the search itself is ``admin_search.inbound_events_search``.
     search_fields = ["=external_id", "type", "error"]
+    search_help_text = admin_search.HELP_TEXT
     list_select_related = ["endpoint__customer"]
     fields = [
         ("provider", "endpoint", "status"),
@@ -240,6 +242,9 @@ class InboundEventAdmin(LargeTableMixin, WideListMixin, ReadOnlyAdminMixin, admi
     ]
     readonly_fields = field_names(fields)
     actions = ["replay"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return admin_search.inbound_events_search(queryset, search_term), False
 
     @admin.display(description="Endpoint", ordering="endpoint")
     def endpoint_label(self, event):

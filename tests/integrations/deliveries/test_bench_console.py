@@ -33,4 +33,4 @@ def test_console_bench_fetches_every_page():
     assert "deliveries=500 attempts=2500" in result.stdout
     assert "rollup caught up: 2500 attempts" in result.stdout
     pages = re.findall(r"^ +[\d.]+ ms  status (\d+)  (\S+)", result.stdout, re.M)
-    assert len(pages) == 20 and {status for status, _ in pages} == {"200"}, result.stdout
+    assert len(pages) == 32 and {status for status, _ in pages} == {"200"}, result.stdout
