@@ -63,7 +63,11 @@ def rate_limit_quotas(
     integration's ``config.rate_limit``), plus any limit the provider applies to a value several
     credentials share (Trello counts per token and per API key), plus the provider's bucket
     when several credentials fill the same one (Shopify's shop). The bucket's quota, else the
-    credential's, is the one the provider's bucket headers pace (``Quota.paced``)."""
+    credential's, is the one the provider's bucket headers pace (``Quota.paced``).
+
+    The bucket is the customer's own: another tenant naming the same shop never shares it, and
+    its rate is the provider's, never a tenant's ``config.rate_limit``, so every sender on the
+    key counts (and prunes) hits over the same window."""
     provider = get_provider(provider_key)
     owner = f"credential:{credential_id}" if credential_id else f"customer:{customer_id}"
     limits = [(f"{provider_key}:{owner}", provider.rate_limit(config))]
@@ -73,7 +77,9 @@ def rate_limit_quotas(
     paced = 0
     if bucket := provider.bucket_scope(config):
         paced = len(limits)
-        limits.append((_bucket_key(provider_key, bucket), provider.rate_limit(config)))
+        limits.append(
+            (_bucket_key(provider_key, customer_id, bucket), dict(provider.default_rate_limit))
+        )
     margin = settings.SWITCHYARD_RATE_LIMIT_MARGIN_SECONDS
     share = settings.SWITCHYARD_RATE_LIMIT_BACKLOG_SHARE
     return [
@@ -88,11 +94,13 @@ def rate_limit_quotas(
     ]
 
 
-def _bucket_key(provider_key: str, bucket: str) -> str:
-    # Readable in Redis and the table (a shop's host); a long base_url override is digested
-    # to fit the key column.
-    key = f"{provider_key}:bucket:{bucket}"
-    return key if len(key) <= 120 else f"{provider_key}:bucket:{_secret_digest(bucket)}"
+def _bucket_key(provider_key: str, customer_id: int, bucket: str) -> str:
+    # Per customer and bucket: one customer's credentials and integrations on a shop pace
+    # together; a customer naming someone else's shop only fills its own key. Readable in
+    # Redis and the table (a shop's host); a long base_url override is digested to fit.
+    prefix = f"{provider_key}:bucket:{customer_id}:"
+    key = f"{prefix}{bucket}"
+    return key if len(key) <= 120 else f"{prefix}{_secret_digest(bucket)}"
 
 
 def _spread(seconds: float) -> float:
@@ -208,7 +216,7 @@ def send_settled(
         logger.warning("limits.cool_down scope=%s seconds=%s", quotas[0].key, round(seconds, 3))
     elif (paced := _paced_quota(quotas)) and (seconds := _paced(provider_key, paced, outcome)):
         # The provider says how full its bucket is (Shopify: the shop's): every worker, and
-        # every credential sending into that bucket, waits it out.
+        # every credential of this customer sending into that bucket, waits it out.
         store.cool_down([paced.key], until=now + seconds)
         logger.info("limits.paced scope=%s seconds=%s", paced.key, round(seconds, 3))
     if (outcome.ok and not permit.breaker_clean) or _breaker_failure(outcome):

@@ -141,7 +141,8 @@ class BaseProvider:
 
     def bucket_scope(self, config: Mapping) -> str | None:
         """Where the provider's own bucket lives when every credential sending there shares it
-        (Shopify: the shop); None: the bucket is the credential's."""
+        (Shopify: the shop); None: the bucket is the credential's. The limits key it per
+        customer as well, at ``default_rate_limit`` (integrations/limits/services.py)."""
         return None
 
     def missing_credentials(self, credentials: Mapping[str, str]) -> list[str]:

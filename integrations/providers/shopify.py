@@ -174,7 +174,8 @@ class ShopifyProvider(BaseProvider):
 
     def bucket_scope(self, config: Mapping) -> str | None:
         # A bucket per app and shop (docs/providers/shopify-oauth.md): every credential of the
-        # app on one shop fills it, whichever customer or integration it belongs to.
+        # app on one shop fills it. The limits key it per customer too, so a tenant naming
+        # another's shop cannot pace that tenant's sends.
         base = self.base_url(config=config, region=None)
         if not base:
             return None
