@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -36,6 +37,7 @@ __all__ = (
     "server_span_finish",
     "span",
     "traceparent",
+    "tracer_provider",
     "tracing_configure",
     "tracing_install",
 )
@@ -47,6 +49,8 @@ TRACEPARENT = "traceparent"
 EXPORTER_GROUP = "opentelemetry_traces_exporter"
 # Methods a span may be named after; others are "_OTHER" (a client picks them, names stay few).
 HTTP_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+# Longer attribute values are cut: whatever a caller manages to put in one stays small.
+MAX_ATTRIBUTE_LENGTH = 256
 
 # Only traceparent and tracestate, never baggage: a caller's baggage is not ours to forward to
 # providers and subscribers.
@@ -110,12 +114,28 @@ def tracing_configure(environ: Mapping[str, str] | None = None) -> bool:
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: SERVICE}))
-    provider = TracerProvider(resource=resource)
+    provider = tracer_provider(environ, resource=resource)
     for processor in processors:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)  # global too, for any library instrumented itself
     tracing_install(provider)
     return True
+
+
+def tracer_provider(
+    environ: Mapping[str, str], *, resource: Resource | None = None
+) -> TracerProvider:
+    """A provider with our sampler and limits. Unless OTEL_TRACES_SAMPLER chooses (the SDK then
+    reads it), every trace is recorded: a caller's traceparent flagged not-sampled still gives
+    the trace id but cannot switch our spans off; a parent in this process is still followed."""
+    sampler = None
+    if not environ.get("OTEL_TRACES_SAMPLER"):
+        sampler = ParentBased(root=ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
+    return TracerProvider(
+        resource=resource,
+        sampler=sampler,
+        span_limits=SpanLimits(max_attribute_length=MAX_ATTRIBUTE_LENGTH),
+    )
 
 
 def tracing_install(provider: TracerProvider | None) -> None:

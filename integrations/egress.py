@@ -71,7 +71,16 @@ class EgressRefused(ValueError):
     """A destination the egress policy refuses; the message names the host and the address.
 
     A ValueError, not an OSError: urllib3 and requests pass it through unwrapped, so callers
-    tell a refusal (terminal) from a failed connection (retryable)."""
+    tell a refusal (terminal) from a failed connection (retryable).
+
+    ``public_message`` is what an API caller is told instead: neither the address a name
+    resolved to nor whether it resolved at all, else the check answers DNS questions about
+    internal names."""
+
+    public_message = (
+        "The destination is refused by the egress policy: its host does not resolve, or "
+        f"resolves to a non-public address (an operator may list it in {ALLOW_SETTING})."
+    )
 
 
 @dataclass(frozen=True)

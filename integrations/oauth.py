@@ -189,8 +189,11 @@ def oauth_token_request(
             url, data=form, timeout=TOKEN_TIMEOUT, allow_redirects=False
         )
     except egress.EgressRefused as exc:
+        logger.warning("oauth.token_endpoint_refused", provider=provider.key, detail=str(exc))
         raise TokenRefreshFailed(
-            f"Token endpoint refused: {exc}", kind="configuration", error_class="egress_refused"
+            f"Token endpoint refused: {exc.public_message}",
+            kind="configuration",
+            error_class="egress_refused",
         ) from None
     except requests.RequestException as exc:
         raise TokenRefreshFailed(

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from config import tracing
 from config.api.problems import problem_response
 from config.middleware import body_stream, reads_chunked_body
+from integrations.registry import provider_keys
 from webhooks import services
 
 __all__ = ("receive",)
@@ -63,7 +64,9 @@ def receive(request, provider: str, endpoint_id):
         )
     try:
         # Verify and store; a refusal marks the span failed with its class (SignatureRejected).
-        with tracing.span("webhooks.receive", attributes={"switchyard.provider": provider}) as span:
+        # Anyone may post here: only a registered provider's key names the span's provider.
+        traced = provider if provider in provider_keys() else "_unknown"
+        with tracing.span("webhooks.receive", attributes={"switchyard.provider": traced}) as span:
             event, created = services.inbound_webhook_receive(
                 provider=provider,
                 endpoint_id=endpoint_id,

@@ -213,7 +213,8 @@ class _ResponseTooLarge(Exception):
 # first that matches wins, hence the order. An egress refusal is not a network failure (retrying
 # cannot change the policy's answer); a connect timeout is also a ConnectionError.
 _TRANSPORT_FAILURES = (
-    ((egress.EgressRefused,), Outcome.TERMINAL, "egress_refused", "{exc}"),
+    # The caller reads the delivery's error: the policy's words, never an address (the log's).
+    ((egress.EgressRefused,), Outcome.TERMINAL, "egress_refused", "{exc.public_message}"),
     ((requests.ConnectTimeout,), Outcome.RETRYABLE, "connect_timeout", "Timed out: {exc}"),
     ((requests.Timeout,), Outcome.RETRYABLE, "read_timeout", "Timed out: {exc}"),
     (
@@ -237,6 +238,8 @@ def _transport_failure(exc: Exception) -> Interpretation:
     outcome, error_class, message = next(
         row[1:] for row in _TRANSPORT_FAILURES if isinstance(exc, row[0])
     )
+    if isinstance(exc, egress.EgressRefused):
+        logger.warning("deliveries.egress_refused detail=%s", exc)
     return Interpretation(outcome, error=message.format(exc=exc), error_class=error_class)
 
 

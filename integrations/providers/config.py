@@ -3,10 +3,12 @@ timeouts), validated before it is saved; providers subclass ``BaseConfigSerializ
 
 from urllib.parse import urlsplit
 
+import structlog
 from rest_framework import serializers
 
 from integrations import egress
 from integrations.deliveries.retry import MAX_ATTEMPTS, MAX_DELAY_SECONDS
+from integrations.egress_url import UrlRefused, url_split
 
 __all__ = (
     "BaseConfigSerializer",
@@ -18,6 +20,8 @@ __all__ = (
 # Bounds of config.rate_limit: beyond them a limit is a typo, not a provider's quota.
 MAX_RATE = 1_000_000
 MAX_RATE_WINDOW_SECONDS = 86_400
+
+logger = structlog.stdlib.get_logger(__name__)
 
 
 class NoInput(serializers.Serializer):
@@ -44,7 +48,8 @@ class BaseUrlField(serializers.CharField):
     """An http(s) URL without query or fragment. Unlike URLField it accepts single-label hosts
     (``http://selenium-hub:4444``), which internal services and containers commonly have. Its
     destination must pass the egress policy now (public, or in SWITCHYARD_EGRESS_ALLOW); the
-    connection checks again at send time."""
+    connection checks again at send time. A refusal tells the caller neither the address nor
+    whether the name resolved (the log has both)."""
 
     def to_internal_value(self, data):
         url = super().to_internal_value(data)
@@ -57,9 +62,14 @@ class BaseUrlField(serializers.CharField):
         ):
             raise serializers.ValidationError("Enter an http(s) URL without query or fragment.")
         try:
+            url_split(url)  # its refusals say what to fix; the policy's below do not
+        except UrlRefused as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        try:
             egress.destination_check(url)
         except egress.EgressRefused as exc:
-            raise serializers.ValidationError(str(exc)) from None
+            logger.info("egress.base_url_refused", host=parts.hostname, reason=str(exc))
+            raise serializers.ValidationError(exc.public_message) from None
         return url
 
 

@@ -1,12 +1,16 @@
 """Source endpoints through the API: created and changed per customer, their broker secrets
 only as credential ids, their destinations under the egress policy, bad input a 400 problem."""
 
+import logging
+import socket
+
 import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from credentials.services import credential_create
 from customers.services import api_key_create
+from integrations import egress
 from integrations.services import integration_create
 from webhooks.models import WebhookEndpoint
 
@@ -98,9 +102,44 @@ def test_a_broker_the_egress_policy_refuses_is_a_400(app, amqp_credential):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     [message] = response.json()["errors"]["source_config"]
-    assert message.startswith("The broker is refused by the egress policy")
-    assert "10.1.2.3" in message and "non-public" in message
+    assert "refused by the egress policy" in message and "non-public" in message
     assert "SWITCHYARD_EGRESS_ALLOW" in message
+    assert "10.1.2.3" not in message
+    assert not WebhookEndpoint.objects.exists()
+
+
+@override_settings(SWITCHYARD_EGRESS_ALLOW="")
+def test_a_refusal_answers_no_question_about_internal_names(
+    app, amqp_credential, monkeypatch, caplog
+):
+    """Neither the address a name resolves to nor whether it resolves at all: else the API is
+    a DNS oracle for the internal network. The log keeps the detail for the operator."""
+    real = egress._getaddrinfo
+
+    def resolve(host, port, family=0):
+        if host == "db.corp.internal":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.20.30.40", port))]
+        return real(host, port, family)
+
+    monkeypatch.setattr(egress, "_getaddrinfo", resolve)
+    caplog.set_level(logging.INFO)
+
+    def refusal(host):
+        config = {"url": f"amqp://{host}/", "queue": "q"}
+        response = _create(
+            app,
+            provider="shopify",
+            source="amqp",
+            source_config=config,
+            source_credential=amqp_credential.pk,
+        )
+        assert response.status_code == 400
+        return response.content
+
+    inward = refusal("db.corp.internal")
+    assert b"10.20.30.40" not in inward
+    assert inward == refusal("nx.invalid")
+    assert "10.20.30.40" in "\n".join(str(record.msg) for record in caplog.records)
     assert not WebhookEndpoint.objects.exists()
 
 

@@ -1,18 +1,23 @@
 """Brokers are reached only under the egress policy: a broker whose name resolves to a refused
 address gets no connection (at consume time, and in the admin and API when configured), an
 allowed one is connected to at the very address that was checked (AMQP), and every SQS request
-is checked before botocore sends it."""
+is checked before botocore sends it. A refusal names the address in the log only: what the API
+shows (source_error) tells neither the address nor whether the name resolved."""
 
 import json
+import logging
 import socket
+import threading
+import time
 
 import pika
 import pytest
 
+from config.shutdown import StopRequest
 from integrations import egress
 from webhooks.models import InboundEvent, WebhookEndpoint
 from webhooks.sources import amqp as amqp_module
-from webhooks.sources import broker_egress
+from webhooks.sources import broker_egress, runner
 from webhooks.sources.amqp import AmqpConsumer
 from webhooks.sources.sqs import SqsConsumer
 
@@ -56,17 +61,60 @@ def _amqp_url(endpoint: WebhookEndpoint, url: str) -> None:
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(source_config=endpoint.source_config)
 
 
+def _logged(caplog) -> str:
+    """Every log record's fields (structlog hands the standard library its event dict)."""
+    return "\n".join(str(record.msg) for record in caplog.records)
+
+
 def test_a_broker_name_resolving_to_a_refused_address_gets_no_connection(
-    amqp_endpoint, monkeypatch, settings
+    amqp_endpoint, monkeypatch, settings, caplog
 ):
     endpoint, _ = amqp_endpoint()
     _amqp_url(endpoint, "amqp://rabbit.internal.test:5672/")
     _resolves(monkeypatch, {"rabbit.internal.test": ["10.20.30.40"]})
     opened = _connections(monkeypatch)
     consumer = AmqpConsumer(endpoint)
-    with pytest.raises(egress.EgressRefused, match=r"10\.20\.30\.40.*SWITCHYARD_EGRESS_ALLOW"):
+    caplog.set_level(logging.INFO)
+    with pytest.raises(egress.EgressRefused, match=r"rabbit\.internal\.test.*EGRESS_ALLOW") as exc:
         consumer.receive_once()
     assert opened == []
+    assert "10.20.30.40" not in str(exc.value)
+    assert "10.20.30.40" in _logged(caplog)  # the operator still learns why
+
+
+def test_a_name_that_does_not_resolve_reads_as_one_resolving_inward(monkeypatch):
+    """Else the refusal tells a caller which internal names exist."""
+    _resolves(monkeypatch, {"rabbit.internal.test": ["10.20.30.40"]})
+
+    def refusal(host):
+        with pytest.raises(egress.EgressRefused) as exc:
+            broker_egress.broker_address(host, 5672)
+        return str(exc.value).replace(host, "HOST")
+
+    assert refusal("rabbit.internal.test") == refusal("nx.invalid")
+
+
+def test_a_consume_time_refusal_in_source_error_names_no_address(
+    sqs, sqs_endpoint, settings, caplog
+):
+    endpoint = sqs_endpoint()
+    settings.SWITCHYARD_EGRESS_ALLOW = []  # moto's server is on loopback: now refused
+    caplog.set_level(logging.INFO)
+    stop = StopRequest()
+    thread = threading.Thread(target=runner._consume_endpoint, args=(endpoint.pk, "sqs", stop))
+    thread.start()
+    try:
+        expires = time.monotonic() + 20
+        while time.monotonic() < expires:
+            endpoint.refresh_from_db()
+            if endpoint.source_error:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert endpoint.source_error == f"EgressRefused: {egress.EgressRefused.public_message}"
+    assert "127.0.0.1" in _logged(caplog) and "loopback" in _logged(caplog)
 
 
 def test_an_allowed_broker_is_connected_at_the_checked_address(
@@ -101,7 +149,7 @@ def test_a_name_listed_on_another_port_is_refused(amqp_endpoint, monkeypatch, se
     _amqp_url(endpoint, "amqp://rabbit.internal.test:5672/")
     settings.SWITCHYARD_EGRESS_ALLOW = ["rabbit.internal.test:5671"]
     _resolves(monkeypatch, {"rabbit.internal.test": ["127.0.0.1"]})
-    with pytest.raises(egress.EgressRefused, match=r"127\.0\.0\.1"):
+    with pytest.raises(egress.EgressRefused, match=r"rabbit\.internal\.test"):
         AmqpConsumer(endpoint)._parameters()
 
 
@@ -117,7 +165,7 @@ def test_tls_names_the_configured_host_while_connecting_to_the_checked_address(
     assert parameters.ssl_options.server_hostname == "rabbit.internal.test"
 
 
-def test_every_address_of_the_name_must_pass(amqp_endpoint, monkeypatch, settings):
+def test_every_address_of_the_name_must_pass(amqp_endpoint, monkeypatch, settings, caplog):
     endpoint, _ = amqp_endpoint()
     _amqp_url(endpoint, "amqp://rabbit.internal.test:5672/")
 
@@ -128,8 +176,10 @@ def test_every_address_of_the_name_must_pass(amqp_endpoint, monkeypatch, setting
         ]
 
     monkeypatch.setattr(broker_egress, "_getaddrinfo", two_answers)
-    with pytest.raises(egress.EgressRefused, match=r"169\.254\.169\.254"):
+    caplog.set_level(logging.INFO)
+    with pytest.raises(egress.EgressRefused):
         AmqpConsumer(endpoint)._parameters()
+    assert "169.254.169.254" in _logged(caplog)
 
 
 def test_an_sqs_endpoint_refused_now_gets_no_request(sqs, sqs_endpoint, settings):

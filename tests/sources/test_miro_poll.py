@@ -267,3 +267,4 @@ def test_polling_goes_through_the_egress_policy(endpoint, board, fake_provider, 
     assert _listings(fake_provider) == []
     ep.refresh_from_db()
     assert "non-public" in ep.source_error and ep.source_lease_until is None
+    assert "127.0.0.1" not in ep.source_error  # shown by the API: the address stays in the log

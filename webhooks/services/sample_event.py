@@ -69,7 +69,7 @@ def subscription_test_event_send(*, subscription: Subscription) -> TestEventResu
     try:
         egress.destination_check(subscription.url, allow_private=subscription.allow_private)
     except egress.EgressRefused as exc:
-        raise ValueError(f"Destination refused: {exc}") from exc
+        raise ValueError(f"Destination refused: {exc.public_message}") from exc
     body = json.dumps(_envelope(subscription), separators=(",", ":")).encode()
     prepared = _signed_request(subscription, body)
     session = egress.session_for(

@@ -73,9 +73,9 @@ def _validate(*, url: str, event_types, allow_private: bool) -> None:
     try:
         egress.destination_check(url, allow_private=allow_private)
     except egress.EgressRefused as exc:
-        errors["url"] = str(exc)
-        if "non-public" in errors["url"]:
-            errors["url"] += " For an internal app, an admin may set allow_private."
+        # The caller is told the policy's words; the address a name resolved to is logged.
+        logger.info("webhooks.subscription_url_refused", detail=str(exc))
+        errors["url"] = f"{exc.public_message} For an internal app, an admin may set allow_private."
     if not isinstance(event_types, list) or not event_types:
         errors["event_types"] = 'Give a non-empty list, e.g. ["*"] or ["trello.*"].'
     elif bad := [t for t in event_types if not EVENT_TYPE_PATTERN.match(str(t))]:

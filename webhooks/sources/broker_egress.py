@@ -8,16 +8,23 @@ certificate check). A DNS answer that changes after the check then has nothing t
 
 boto3 offers no public way to choose the address it connects to: its endpoint URL is checked
 when the client is built and every request's URL again just before it is sent (``before-send``),
-but that connection is resolved again by botocore, not pinned."""
+but that connection is resolved again by botocore, not pinned.
+
+A refusal's message (stored in the endpoint's ``source_error``, shown by the API) names neither
+the address nor whether the name resolved; the log has both."""
 
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
 
+import structlog
+
 from integrations import egress
 
 __all__ = ("BrokerAddress", "broker_address", "sqs_request_check")
+
+logger = structlog.stdlib.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,22 +61,28 @@ def _allowed(host: str, port: int, address: str) -> bool:
     return True
 
 
+def _refused(host: str, port: int, **detail) -> egress.EgressRefused:
+    """The refusal (the same words whatever the cause); the cause goes to the log only."""
+    logger.warning("sources.broker_refused", host=host, port=port, **detail)
+    return egress.EgressRefused(
+        f"Broker host '{host}' is refused by the egress policy: it does not resolve, or resolves "
+        f"to a non-public address (an operator may list it in {egress.ALLOW_SETTING})."
+    )
+
+
 def broker_address(host: str, port: int) -> BrokerAddress:
     """Resolve ``host`` once and check every address; the first (resolver order) to connect to.
-    ``egress.EgressRefused`` names the host and the address refused."""
+    ``egress.EgressRefused`` otherwise, naming the host only."""
     try:
         infos = _getaddrinfo(host.strip("[]"), port)
-    except (socket.gaierror, UnicodeError):
-        raise egress.EgressRefused(f"Broker host '{host}' does not resolve.") from None
+    except (socket.gaierror, UnicodeError) as exc:
+        raise _refused(host, port, reason="does not resolve", error=str(exc)) from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
-        raise egress.EgressRefused(f"Broker host '{host}' does not resolve.")
+        raise _refused(host, port, reason="does not resolve")
     for address in addresses:
         if not _allowed(host, port, address):
-            raise egress.EgressRefused(
-                f"Broker host '{host}' resolves to {address}, a non-public address; refused. "
-                f"Add it to {egress.ALLOW_SETTING} (host, host:port or CIDR) to reach it."
-            )
+            raise _refused(host, port, reason="non-public address", address=address)
     return BrokerAddress(host=host, port=port, address=addresses[0])
 
 

@@ -3,20 +3,35 @@ secret (user names and passwords go in the endpoint's ``source_credential``), an
 destination checked against the egress policy when configured (``egress.destination_check`` on
 the broker's ``host:port`` as if it were an http URL: the check only resolves and judges the
 addresses). The consumers check again when they connect, and AMQP connections are pinned to
-the checked address (``broker_egress``)."""
+the checked address (``broker_egress``). A refusal tells the API caller neither the address
+nor whether the name resolved (a DNS oracle for internal names); the log has both."""
 
 from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
+import structlog
 from rest_framework import serializers
 
 from integrations import egress
+from integrations.egress_url import UrlRefused, url_split
 from webhooks.models import EndpointSource
 
 __all__ = ("AMQP_PORTS", "broker_destination_check", "source_config_clean", "sqs_endpoint_url")
 
 AMQP_PORTS = {"amqp": 5672, "amqps": 5671}
+
+logger = structlog.stdlib.get_logger(__name__)
+
+
+def _http_url_shape(url: str) -> str:
+    """A URL whose host every client reads alike (this refusal says what to fix; the egress
+    policy's does not)."""
+    try:
+        url_split(url)
+    except UrlRefused as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    return url
 
 
 class SqsConfig(serializers.Serializer):
@@ -31,6 +46,12 @@ class SqsConfig(serializers.Serializer):
     )
     wait_seconds = serializers.IntegerField(min_value=0, max_value=20, default=20)
     batch_size = serializers.IntegerField(min_value=1, max_value=10, default=10)
+
+    def validate_queue_url(self, url: str) -> str:
+        return _http_url_shape(url)
+
+    def validate_endpoint_url(self, url: str | None) -> str | None:
+        return url and _http_url_shape(url)
 
 
 class AmqpConfig(serializers.Serializer):
@@ -52,7 +73,7 @@ class AmqpConfig(serializers.Serializer):
             raise serializers.ValidationError(
                 "Put the user name and password in the endpoint's amqp credential, not the URL."
             )
-        return url
+        return _http_url_shape(url)
 
 
 class MiroPollConfig(serializers.Serializer):
@@ -105,7 +126,6 @@ def source_config_clean(source: str, config) -> dict:
     try:
         broker_destination_check(source, cleaned)
     except egress.EgressRefused as exc:
-        raise serializers.ValidationError(
-            {"source_config": [f"The broker is refused by the egress policy: {exc}"]}
-        ) from None
+        logger.info("sources.broker_refused", source=source, reason=str(exc))
+        raise serializers.ValidationError({"source_config": [exc.public_message]}) from None
     return cleaned

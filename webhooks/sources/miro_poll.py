@@ -186,6 +186,10 @@ def miro_board_poll(
 
 def _failed(endpoint: WebhookEndpoint, outcome, so_far: PollResult, interval: float):
     error = f"{outcome.error_class or outcome.outcome}: {outcome.error}"[:2000]
+    if outcome.error_class == "egress_refused":
+        # source_error is shown to API callers: the address stays in the log.
+        logger.warning("sources.miro_poll_refused", endpoint=str(endpoint.public_id), reason=error)
+        error = f"egress_refused: {egress.EgressRefused.public_message}"
     delay = interval
     if outcome.outcome == Outcome.RATE_LIMITED and outcome.retry_after:
         delay = outcome.retry_after

@@ -2,7 +2,8 @@
 source (picked up within RELOAD_SECONDS of being created, left when deactivated), each
 consuming its queue until a stop is requested. A failure (broker down, credential refused,
 destination refused) is recorded on the endpoint and retried after RETRY_SECONDS with a fresh
-connection; nothing is acknowledged that was not stored."""
+connection; nothing is acknowledged that was not stored. An egress refusal is recorded in the
+words an API caller may read (``EgressRefused.public_message``); the log has the address."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import structlog
 from django.db import close_old_connections, connection
 
 from config.shutdown import StopRequest
+from integrations import egress
 from webhooks.models import EndpointSource, WebhookEndpoint
 from webhooks.sources.amqp import AmqpConsumer
 from webhooks.sources.consumers import endpoints_consumed, source_status
@@ -58,6 +60,14 @@ def _current(endpoint_pk: int, source: str) -> WebhookEndpoint | None:
     )
 
 
+def _failed(endpoint: WebhookEndpoint, exc: Exception) -> None:
+    message = str(exc)
+    if isinstance(exc, egress.EgressRefused):
+        logger.warning("consume.egress_refused", endpoint=str(endpoint.public_id), reason=message)
+        message = exc.public_message
+    source_status(endpoint, error=f"{exc.__class__.__name__}: {message}")
+
+
 def _consume_endpoint(endpoint_pk: int, source: str, stop: StopRequest) -> None:
     consumer = None
     try:
@@ -74,7 +84,7 @@ def _consume_endpoint(endpoint_pk: int, source: str, stop: StopRequest) -> None:
             try:
                 received, new = consumer.receive_once()
             except Exception as exc:
-                source_status(endpoint, error=f"{exc.__class__.__name__}: {exc}")
+                _failed(endpoint, exc)
                 consumer.close()
                 consumer = None
                 stop.wait(RETRY_SECONDS)
