@@ -181,6 +181,14 @@ class InboundEvent(OutboxItem):
     signature_version = models.PositiveIntegerField(
         null=True, blank=True, help_text="Version of the signing credential that matched."
     )
+    trace_parent = models.CharField(
+        max_length=55,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="W3C traceparent of the receipt (only while tracing is on): its processing's "
+        "span joins that trace.",
+    )
     envelope = models.JSONField(null=True, blank=True, help_text="The normalised event.")
     error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)

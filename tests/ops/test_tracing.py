@@ -3,13 +3,14 @@ API request, the worker's task and attempt and the provider call share one trace
 gets a ``traceparent``, and inbound events are traced from receipt to the subscriber."""
 
 import re
+import uuid
 
 import pytest
 from django.core.exceptions import MiddlewareNotUsed
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode
 
 from config import tracing
 from config.middleware import TracingMiddleware
@@ -24,6 +25,7 @@ from tests.integrations.deliveries.conftest import (
 )
 from tests.processes import ProcessStack
 from tests.webhooks.conftest import SECRETS, Subscriber
+from webhooks.models import InboundEvent
 from webhooks.services import subscription_create
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +43,7 @@ def spans(monkeypatch):
     """Tracing on, to an in-memory exporter; off again (as it was) after the test."""
     monkeypatch.setattr(tracing, "_tracer", tracing._tracer)
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = tracing.tracer_provider({})  # the sampler and limits production uses
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.tracing_install(provider)
     return exporter
@@ -177,6 +179,54 @@ def test_a_callers_traceparent_is_continued(spans, api, fake_provider):
     assert CALLER_TRACE in {k.lower(): v for k, v in sent["headers"].items()}["traceparent"]
 
 
+def test_a_caller_flagging_its_trace_unsampled_cannot_switch_ours_off(spans, api, fake_provider):
+    trello_customer_at(fake_provider.url)
+    delivery_id = api_proceed(api, HTTP_TRACEPARENT=f"00-{CALLER_TRACE}-{CALLER_SPAN}-00")
+    delivery_send_batch([delivery_id])
+    finished = spans.get_finished_spans()
+    names = {span.name for span in finished}
+    assert {"deliveries.task", "delivery.attempt"} <= names
+    assert any(span.kind == SpanKind.SERVER for span in finished)
+    assert any(span.kind == SpanKind.CLIENT for span in finished)
+    # Still the caller's trace, now sampled by us.
+    assert {f"{span.context.trace_id:032x}" for span in finished} == {CALLER_TRACE}
+
+
+def test_a_local_unsampled_parent_is_still_followed():
+    parent = SpanContext(int(CALLER_TRACE, 16), int(CALLER_SPAN, 16), is_remote=False)
+    provider = tracing.tracer_provider({})
+    with provider.get_tracer("t").start_as_current_span(
+        "child", context=trace.set_span_in_context(NonRecordingSpan(parent))
+    ) as child:
+        assert not child.is_recording()
+
+
+def test_a_sampler_chosen_in_the_environment_is_the_sdks(monkeypatch):
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    provider = tracing.tracer_provider({"OTEL_TRACES_SAMPLER": "always_off"})
+    with provider.get_tracer("t").start_as_current_span("root") as root:
+        assert not root.is_recording()
+
+
+def test_a_webhook_path_names_the_span_provider_only_when_registered(spans, client):
+    """Anyone may post here: the path's provider segment is not copied into a span as is."""
+    hostile = "A" * 20_000 + "%0a%0dX-Evil:%201"
+    for provider in (hostile, "trello"):
+        response = client.post(
+            f"/webhooks/{provider}/{uuid.uuid4()}/", data=b"{}", content_type="application/json"
+        )
+        assert response.status_code == 404
+    receives = [s for s in spans.get_finished_spans() if s.name == "webhooks.receive"]
+    assert [s.attributes["switchyard.provider"] for s in receives] == ["_unknown", "trello"]
+
+
+def test_attribute_values_are_cut_to_a_bound(spans):
+    with tracing.span("x", attributes={"long": "v" * 100_000}):
+        pass
+    [span] = spans.get_finished_spans()
+    assert span.attributes["long"] == "v" * tracing.MAX_ATTRIBUTE_LENGTH
+
+
 def test_a_batch_of_two_requests_links_and_each_attempt_stays_in_its_trace(
     spans, api, fake_provider
 ):
@@ -219,6 +269,26 @@ def test_inbound_receive_process_and_subscriber_call(
     [(headers, _)] = subscriber_app.requests
     headers = {name.lower(): value for name, value in headers.items()}
     assert headers["traceparent"] == traceparent_of(call)
+
+
+def test_processing_joins_the_trace_of_the_receipt(spans, make_endpoint, post_webhook):
+    """The relay pass runs after the request, in a trace of its own; the processing it queued
+    continues the receipt's trace (InboundEvent.trace_parent) and links to the relay's."""
+    assert post_webhook(make_endpoint("trello")).status_code == 202
+    finished = spans.get_finished_spans()
+    receive, process = one(finished, "webhooks.receive"), one(finished, "webhooks.process")
+    relay = one(finished, "outbox.relay")
+    assert relay.context.trace_id != receive.context.trace_id
+    assert process.context.trace_id == receive.context.trace_id
+    assert parent_of(process) == receive.context.span_id
+    assert [link.context.span_id for link in process.links] == [relay.context.span_id]
+    stored = InboundEvent.objects.get(pk=receive.attributes["switchyard.event_id"])
+    assert stored.trace_parent.split("-")[1] == f"{receive.context.trace_id:032x}"
+
+
+def test_off_no_trace_is_stored_with_an_inbound_event(tracing_off, make_endpoint, post_webhook):
+    assert post_webhook(make_endpoint("trello")).status_code == 202
+    assert InboundEvent.objects.get().trace_parent is None
 
 
 def test_a_refused_signature_fails_the_receive_span_without_its_message(

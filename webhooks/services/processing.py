@@ -205,6 +205,7 @@ PROCESSED_FIELDS = (
     "attempts",
     "attempt_limit",
     "received_at",  # the processing latency metric
+    "trace_parent",  # the processing's span joins the receipt's trace
     *OUTCOME_FIELDS,
 )
 
@@ -271,11 +272,13 @@ def _process_claimed(event_ids: list[int], token) -> tuple[list[InboundEvent], d
             event.lease_token = event.lease_until = None
             loaded[event.pk] = _outcome(event)
             customer_id, customer = customers[event.endpoint_id]
-            # The fan-out deliveries' log lines name the event they send; their spans join the
-            # event's.
+            # The fan-out deliveries' log lines name the event they send; the processing joins
+            # the receipt's trace, and the fan-out deliveries join the processing's.
             with (
                 structlog.contextvars.bound_contextvars(event_id=event.pk, customer=customer),
-                tracing.span("webhooks.process", attributes=_span_ids(event)),
+                tracing.span(
+                    "webhooks.process", parents=[event.trace_parent], attributes=_span_ids(event)
+                ),
             ):
                 fanned[event.pk] = _process(
                     event, customer, receiving[customer_id], loaded[event.pk]

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from config import tracing
 from config.db import insert_one
 from credentials.services import credential_version_mark_used
 from integrations.deliveries.retry import RetryPolicy
@@ -127,6 +128,7 @@ def _store(
         headers=adapter.stored_headers(headers),
         remote_ip=remote_ip,
         signature_version=version,
+        trace_parent=tracing.traceparent(),
         attempt_limit=RetryPolicy().max_attempts,
         next_attempt_at=None if malformed else now,
         **({"status": Status.DEAD, "error": malformed, "processed_at": now} if malformed else {}),
