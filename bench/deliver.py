@@ -3,6 +3,7 @@ pooled ``requests.Session`` to the same fake provider server, measured in the sa
 
     .venv/bin/python bench/deliver.py [--n 5000 | --sizes 5000,50000]
                                       [--backend sqlite|postgres|both] [--workers 2] [--no-stream]
+                                      [--offered 100]
 
 For each backend it makes a throwaway database (a SQLite file in a temporary directory, or a
 PostgreSQL database with Redis as broker and limiter store; both removed afterwards), migrates
@@ -17,7 +18,9 @@ own (no provider-wide rate limit in the way), and measures three things:
 3. stream (skipped by ``--no-stream``): N deliveries posted through the API (gunicorn, 4 client
    threads) while the workers run; ``p50_ms``/``p99_ms`` from acceptance (``created_at``) to
    the provider receiving it (the fake server's journal), ``api_accepts_per_s`` and
-   ``end_to_end_per_s`` (first acceptance to last receipt).
+   ``end_to_end_per_s`` (first acceptance to last receipt), ``stream_ratio`` that over the
+   baseline; with ``--offered R``, 20 s more posted at R per second and ``offered_p50_ms`` /
+   ``offered_p99_ms``, the latency at that rate.
 
 Counts must agree in both phases (N succeeded, N received, N attempts) or it fails.
 
@@ -131,11 +134,17 @@ def baseline(fake_url: str, n: int) -> float:
         return n / (time.perf_counter() - started)
 
 
-def post_all(web_url: str, raw_key: str, n: int) -> None:
+def post_all(web_url: str, raw_key: str, n: int, rate: float | None = None) -> None:
+    """POST ``n`` deliveries from CLIENT_THREADS threads: as fast as the API answers, or the
+    i-th at ``i / rate`` seconds after the start (an offered rate, as callers spread in time)."""
+    started = time.perf_counter()
+
     def post(indices):
         with requests.Session() as session:
             session.headers["Authorization"] = f"Bearer {raw_key}"
             for i in indices:
+                if rate and (wait := started + i / rate - time.perf_counter()) > 0:
+                    time.sleep(wait)
                 body = {
                     "customer": "bench",
                     "action": "http.request",
@@ -233,15 +242,16 @@ class Bench(Platform):
             raise AssertionError(f"{self.backend}: counts disagree: {counts}")
         return rows, received, counts["succeeded"]
 
-    def streaming(self) -> dict:
-        """Deliveries posted through the API while the workers run: latency from acceptance."""
+    def streaming(self, rate: float | None = None) -> dict:
+        """Deliveries posted through the API while the workers run: latency from acceptance;
+        flat out, or at an offered ``rate`` per second."""
         self.reset()
         web_url = self.stack.start_web(free_port(), workers=2)
         worker = self.stack.start_worker()
         self.stack.start_dispatcher()
         rss = PeakRss(worker.pid)
         posting = time.perf_counter()
-        post_all(web_url, self.raw_key, self.n)
+        post_all(web_url, self.raw_key, self.n, rate)
         posting = time.perf_counter() - posting
         self.wait_finished()
         rss.stop()
@@ -276,7 +286,14 @@ class Bench(Platform):
         }
 
 
-def run(backend: str, n: int, workers: int, workdir: Path, stream: bool = True) -> dict:
+def run(
+    backend: str,
+    n: int,
+    workers: int,
+    workdir: Path,
+    stream: bool = True,
+    offered: float | None = None,
+) -> dict:
     bench = Bench(backend, n, workers, workdir)
     try:
         bench.setup()
@@ -289,6 +306,13 @@ def run(backend: str, n: int, workers: int, workdir: Path, stream: bool = True) 
         result["ratio"] = round(result["engine_per_s"] / base_rate, 3)
         if stream:
             result |= bench.streaming()
+            result["stream_ratio"] = round(result["end_to_end_per_s"] / base_rate, 3)
+        if stream and offered:
+            # Latency at a rate callers might offer: 20 s of it (at most N deliveries).
+            bench.n = max(1, min(n, int(offered * 20)))
+            paced = bench.streaming(rate=offered)
+            result |= {"offered_per_s": offered, "offered_n": bench.n}
+            result |= {f"offered_{key}": paced[key] for key in ("p50_ms", "p99_ms")}
     finally:
         bench.close()
     return result
@@ -306,6 +330,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--offered",
+        type=float,
+        default=0,
+        help="Also post at this rate per second (20 s of it) and print the latency at it.",
+    )
+    parser.add_argument(
         "--no-stream",
         action="store_true",
         help="Skip the API phase (latency); the engine phase alone, e.g. for memory at large N.",
@@ -316,7 +346,14 @@ def main() -> None:
     for backend in backends:
         for n in sizes:
             with tempfile.TemporaryDirectory(prefix="sy-bench-") as workdir:
-                result = run(backend, n, args.workers, Path(workdir), stream=not args.no_stream)
+                result = run(
+                    backend,
+                    n,
+                    args.workers,
+                    Path(workdir),
+                    stream=not args.no_stream,
+                    offered=args.offered or None,
+                )
             print(" ".join(f"{key}={value}" for key, value in result.items()), flush=True)
 
 
