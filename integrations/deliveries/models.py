@@ -114,6 +114,13 @@ class Delivery(OutboxItem):
                 fields=["customer", "status", "next_attempt_at"], name="delivery_customer_due"
             ),
             models.Index(fields=["status", "enqueued_until"], name="delivery_enqueued"),
+            # A customer's deliveries in the broker or in flight (the accept path counts them):
+            # only those rows, so the count does not read a backlog of pending ones.
+            models.Index(
+                fields=["customer"],
+                condition=models.Q(status="in_flight") | models.Q(enqueued_until__isnull=False),
+                name="delivery_customer_queued",
+            ),
             # Which fan-out deliveries still refer to an inbound event (retention's check).
             models.Index(
                 INBOUND_EVENT_REF,
