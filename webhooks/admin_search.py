@@ -25,7 +25,8 @@ def _word_matches(word: str, *, endpoint_ids: list[int]) -> Q:
     # External ids are unique per endpoint: one probe per endpoint on that unique index.
     match = Q(endpoint__in=endpoint_ids, external_id=word) if endpoint_ids else Q()
     if len(word) >= TEXT_MIN:
-        match |= Q(error_text__icontains=word)
+        # ``error > ''`` is the error index's condition: only events with an error are in it.
+        match |= Q(error__gt="", error_text__icontains=word)
     if "." in word:
         match |= Q(type__icontains=word)
     return match
