@@ -1,10 +1,11 @@
 """Fixtures shared by the limits and delivery tests."""
 
+import os
 import time
 
 import pytest
 
-from integrations.limits.stores import RedisStore, limit_store
+from integrations.limits.stores import DatabaseStore, RedisStore, limit_store
 from integrations.models import CircuitBreaker, RateLimitWindow
 
 
@@ -27,6 +28,22 @@ def fresh_limits():
     if isinstance(limit_store(), RedisStore):
         clear_limit_state()
     yield
+
+
+@pytest.fixture(params=["database", "redis"])
+def store(request):
+    """Each limit store in turn: the database's, and Redis's (skipped without REDIS_URL; CI's
+    second run sets it), emptied before and after."""
+    if request.param == "database":
+        yield DatabaseStore()
+        return
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url:
+        pytest.skip("REDIS_URL is not set")
+    redis_store = RedisStore(redis_url)
+    clear_limit_state(redis_store)
+    yield redis_store
+    clear_limit_state(redis_store)
 
 
 def breaker_opened(provider_key: str, region: str, *, cool_off: float = 300.0) -> CircuitBreaker:

@@ -5,7 +5,6 @@ another customer's naming the same shop, go on. On whichever limit store the sui
 (database, or Redis with REDIS_URL); the tenant-isolation cases run on both. Shops are mocked
 with ``responses``."""
 
-import os
 import time
 
 import pytest
@@ -18,17 +17,14 @@ from integrations.deliveries import services
 from integrations.deliveries.send import CallOutcome
 from integrations.limits.services import Deferral, Permit, SendPermits, rate_limit_quotas
 from integrations.limits.services import send_settled as settled
-from integrations.limits.stores import DatabaseStore, RedisStore
 from integrations.models import Delivery
 from integrations.providers.shopify import ShopifyProvider
 from integrations.providers.types import Outcome
 from integrations.services import integration_create
-from tests.integrations.limits.fixtures import clear_limit_state
 
 pytestmark = pytest.mark.django_db
 
 ORDER_URL = "https://{shop}.myshopify.com/admin/api/2025-07/orders/{order}.json"
-REDIS_URL = os.environ.get("REDIS_URL", "")
 SHOPIFY_RATE = ShopifyProvider.default_rate_limit["rate"]
 
 
@@ -195,19 +191,6 @@ def test_a_worker_holding_slots_stops_when_another_fills_the_shops_bucket(settin
 
 
 # -- tenant isolation, on the database store and on Redis (skipped without REDIS_URL) ----------
-
-
-@pytest.fixture(params=["database", "redis"])
-def store(request):
-    if request.param == "database":
-        yield DatabaseStore()
-        return
-    if not REDIS_URL:
-        pytest.skip("REDIS_URL is not set")
-    redis_store = RedisStore(REDIS_URL)
-    clear_limit_state(redis_store)
-    yield redis_store
-    clear_limit_state(redis_store)
 
 
 def _admit(store, quotas, customer, now):

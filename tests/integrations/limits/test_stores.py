@@ -1,31 +1,14 @@
 """The limiter, cool-downs and the breaker state machine, on the database store and on Redis
 (skipped without REDIS_URL; CI's second run sets it). Time is a made-up clock."""
 
-import os
-
 import pytest
 
-from integrations.limits.stores import DatabaseStore, Quota, RedisStore
+from integrations.limits.stores import DatabaseStore, Quota
 from integrations.models import CircuitBreaker, RateLimitWindow
-from tests.integrations.limits.fixtures import clear_limit_state
 
 pytestmark = pytest.mark.django_db
 
 T0 = 1_800_000_000.0
-REDIS_URL = os.environ.get("REDIS_URL", "")
-
-
-@pytest.fixture(params=["database", "redis"])
-def store(request):
-    if request.param == "database":
-        yield DatabaseStore()
-        return
-    if not REDIS_URL:
-        pytest.skip("REDIS_URL is not set")
-    redis_store = RedisStore(REDIS_URL)
-    clear_limit_state(redis_store)
-    yield redis_store
-    clear_limit_state(redis_store)
 
 
 BREAKER = ("trello", "eu")
