@@ -15,7 +15,7 @@ from integrations.limits import control
 from integrations.limits.stores import limit_store
 from integrations.models import CircuitBreaker, Delivery
 from tests.integrations.deliveries.conftest import CARD, LIST
-from tests.integrations.limits.test_stores import T0, allow, fail, store, succeed  # noqa: F401
+from tests.integrations.limits.test_stores import T0, allow, fail, succeed
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +24,13 @@ def _row():
     return CircuitBreaker.objects.get(provider_key="trello", region="eu")
 
 
-def _opened(store):  # noqa: F811 - the fixture's value
+def _opened(store):
     for delivery_id in (1, 2, 3):
         fail(store, delivery_id, T0)
     return _row()
 
 
-def test_a_failed_probe_renews_the_cool_off_but_keeps_the_first_opening(store):  # noqa: F811
+def test_a_failed_probe_renews_the_cool_off_but_keeps_the_first_opening(store):
     first = _opened(store).first_opened_at
     assert first is not None and first.timestamp() == pytest.approx(T0)
     assert allow(store, T0 + 30).probe
@@ -43,7 +43,7 @@ def test_a_failed_probe_renews_the_cool_off_but_keeps_the_first_opening(store): 
     assert _row().first_opened_at is None
 
 
-def test_close_forgets_the_failures(store):  # noqa: F811
+def test_close_forgets_the_failures(store):
     _opened(store)
     assert store.breaker_control("trello", "eu", action="close", now=T0 + 1) == "open"
     row = _row()
@@ -51,7 +51,7 @@ def test_close_forgets_the_failures(store):  # noqa: F811
     assert allow(store, T0 + 2).wait is None
 
 
-def test_probe_now_ends_the_cool_off(store):  # noqa: F811
+def test_probe_now_ends_the_cool_off(store):
     _opened(store)
     assert allow(store, T0 + 5).wait == pytest.approx(25.0)
     store.breaker_control("trello", "eu", action="probe", now=T0 + 5)
