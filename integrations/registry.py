@@ -18,6 +18,7 @@ __all__ = (
     "get_provider",
     "operation_add",
     "provider_keys",
+    "provider_registered",
     "providers",
     "register",
 )
@@ -67,6 +68,11 @@ def get_provider(key: str) -> BaseProvider:
 
 def provider_keys() -> list[str]:
     return sorted(_providers)
+
+
+def provider_registered(key: str) -> bool:
+    """A dictionary lookup, for hot paths (``provider_keys`` sorts on every call)."""
+    return key in _providers
 
 
 def providers() -> list[BaseProvider]:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from config import tracing
 from config.api.problems import problem_response
 from config.middleware import body_stream, reads_chunked_body
-from integrations.registry import provider_keys
+from integrations.registry import provider_registered
 from webhooks import services
 
 __all__ = ("receive",)
@@ -65,7 +65,7 @@ def receive(request, provider: str, endpoint_id):
     try:
         # Verify and store; a refusal marks the span failed with its class (SignatureRejected).
         # Anyone may post here: only a registered provider's key names the span's provider.
-        traced = provider if provider in provider_keys() else "_unknown"
+        traced = provider if provider_registered(provider) else "_unknown"
         with tracing.span("webhooks.receive", attributes={"switchyard.provider": traced}) as span:
             event, created = services.inbound_webhook_receive(
                 provider=provider,

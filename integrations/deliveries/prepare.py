@@ -14,7 +14,12 @@ from customers.models import Customer
 from integrations import selectors
 from integrations.capabilities import CAPABILITIES, stages_of
 from integrations.models import Integration
-from integrations.registry import ProviderNotRegistered, get_provider, provider_keys
+from integrations.registry import (
+    ProviderNotRegistered,
+    get_provider,
+    provider_keys,
+    provider_registered,
+)
 
 __all__ = ("NOT_READ", "PreparedCall", "action_prepare", "operation_provider_key")
 
@@ -119,7 +124,7 @@ def operation_provider_key(action: str) -> str | None:
     if action in CAPABILITIES:
         return None
     provider_key, dot, _ = (action or "").partition(".")
-    return provider_key if dot and provider_key in provider_keys() else None
+    return provider_key if dot and provider_registered(provider_key) else None
 
 
 def action_prepare(
