@@ -42,6 +42,7 @@ __all__ = (
     "DeadlineSession",
     "EgressRefused",
     "allow_entries",
+    "destination_addresses",
     "destination_check",
     "is_public_address",
     "parse_allow_entry",
@@ -250,6 +251,15 @@ def _resolve(host: str, port: int, family: int = 0) -> list:
     if not infos:
         raise EgressRefused(f"Host '{host}' does not resolve.")
     return infos
+
+
+def destination_addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, each one checked by the policy, in the resolver's
+    order: for a client that opens its own socket (a broker's) and must connect to a checked
+    address. ``EgressRefused`` unless every one may be reached."""
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in _resolve(host, port)))
+    _check(host, port, addresses, allow_private=False)
+    return addresses
 
 
 def destination_check(url: str, *, allow_private: bool = False) -> None:

@@ -14,10 +14,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from credentials.services import credential_create
-from integrations import egress
 from tests.processes import free_port
 from webhooks.services import endpoint_create, endpoint_source_create
-from webhooks.sources import broker_egress
 
 # No AWS credential or metadata lookup on this machine may be used: dummy keys, no IMDS.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -30,15 +28,6 @@ REGION = "us-east-1"
 EVENTBRIDGE_FIXTURE = (
     Path(__file__).parent.parent / "fixtures" / "eventbridge" / "shopify_products_update.json"
 )
-
-
-@pytest.fixture(autouse=True)
-def hermetic_broker_names(monkeypatch):
-    """Brokers' names resolve as egress's do in tests (tests/conftest.py): never by a DNS
-    server. Replaced again by tests that need a name to resolve to a given address."""
-    monkeypatch.setattr(
-        broker_egress, "_getaddrinfo", lambda host, port: egress._getaddrinfo(host, port)
-    )
 
 
 @pytest.fixture(scope="session")

@@ -31,15 +31,17 @@ def _resolves(monkeypatch, answers: dict[str, list[str]]) -> list[str]:
     names looked up."""
     asked = []
 
-    def resolve(host, port):
+    real = egress._getaddrinfo
+
+    def resolve(host, port, family=0):
         asked.append(host)
         if host not in answers:
-            return egress._getaddrinfo(host, port)
+            return real(host, port, family)
         address = answers[host].pop(0) if len(answers[host]) > 1 else answers[host][0]
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
 
-    monkeypatch.setattr(broker_egress, "_getaddrinfo", resolve)
+    monkeypatch.setattr(egress, "_getaddrinfo", resolve)
     return asked
 
 
@@ -169,13 +171,13 @@ def test_every_address_of_the_name_must_pass(amqp_endpoint, monkeypatch, setting
     endpoint, _ = amqp_endpoint()
     _amqp_url(endpoint, "amqp://rabbit.internal.test:5672/")
 
-    def two_answers(host, port):
+    def two_answers(host, port, family=0):
         return [
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port)),
         ]
 
-    monkeypatch.setattr(broker_egress, "_getaddrinfo", two_answers)
+    monkeypatch.setattr(egress, "_getaddrinfo", two_answers)
     caplog.set_level(logging.INFO)
     with pytest.raises(egress.EgressRefused):
         AmqpConsumer(endpoint)._parameters()

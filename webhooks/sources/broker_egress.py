@@ -15,7 +15,6 @@ the address nor whether the name resolved; the log has both."""
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 import structlog
@@ -36,31 +35,6 @@ class BrokerAddress:
     address: str
 
 
-def _getaddrinfo(host: str, port: int) -> list:
-    """The one place brokers' names are resolved (tests replace it, as egress's own)."""
-    return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-
-
-def _url(host: str, port: int) -> str:
-    """An http URL naming ``host:port``, for egress's check (it judges the addresses only)."""
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-
-def _allowed(host: str, port: int, address: str) -> bool:
-    """The egress policy for one address ``host`` resolved to: public, the host listed by name
-    (any address it resolves to), or the address listed (an IP or CIDR entry)."""
-    if egress.is_public_address(address):
-        return True
-    name = host.lower().rstrip(".").strip("[]")
-    if any(entry.host == name and entry.port in (None, port) for entry in egress.allow_entries()):
-        return True
-    try:
-        egress.destination_check(_url(address.split("%", 1)[0], port))
-    except egress.EgressRefused:
-        return False
-    return True
-
-
 def _refused(host: str, port: int, **detail) -> egress.EgressRefused:
     """The refusal (the same words whatever the cause); the cause goes to the log only."""
     logger.warning("sources.broker_refused", host=host, port=port, **detail)
@@ -71,18 +45,12 @@ def _refused(host: str, port: int, **detail) -> egress.EgressRefused:
 
 
 def broker_address(host: str, port: int) -> BrokerAddress:
-    """Resolve ``host`` once and check every address; the first (resolver order) to connect to.
-    ``egress.EgressRefused`` otherwise, naming the host only."""
+    """Resolve ``host`` once and check every address (egress's policy); the first, in resolver
+    order, to connect to. ``egress.EgressRefused`` otherwise, naming the host only."""
     try:
-        infos = _getaddrinfo(host.strip("[]"), port)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise _refused(host, port, reason="does not resolve", error=str(exc)) from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not addresses:
-        raise _refused(host, port, reason="does not resolve")
-    for address in addresses:
-        if not _allowed(host, port, address):
-            raise _refused(host, port, reason="non-public address", address=address)
+        addresses = egress.destination_addresses(host, port)
+    except egress.EgressRefused as exc:
+        raise _refused(host, port, detail=str(exc)) from None
     return BrokerAddress(host=host, port=port, address=addresses[0])
 
 
