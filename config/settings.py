@@ -148,8 +148,15 @@ Q_CLUSTER = {
     "retry": env_int("SWITCHYARD_TASK_TIMEOUT_SECONDS", 120) + 60,
     "max_attempts": 1,
     "ack_failures": True,
-    "save_limit": 250,
+    # Successful tasks are not saved: every delivery and event keeps its own record, and the
+    # monitor's save reads and locks all saved successes once per task. Failures still are.
+    "save_limit": -1,
     "queue_limit": 50,
+    # A worker is replaced after this many tasks or once its memory passes the limit: at
+    # django-q2's default of 500 tasks a steady stream replaced both workers every few seconds,
+    # each time leaving the queue unserved for up to a guard cycle (half a second).
+    "recycle": env_int("SWITCHYARD_WORKER_RECYCLE_TASKS", 100_000),
+    "max_rss": env_int("SWITCHYARD_WORKER_MAX_RSS_MB", 512) * 1024,
     "poll": 0.2,
     "catch_up": False,
     "label": "Task queue",

@@ -19,6 +19,7 @@ ignores the sentinel's SIGTERM (django-q2's SIGALRM timeout still ends ordinary 
 program a task starts inherits the block.
 """
 
+import gc
 import logging
 import os
 import shutil
@@ -56,6 +57,9 @@ class Command(BaseCommand):
         # The sentinel is forked inside start() and inherits the mask, and so does every process
         # it forks. A SIGTERM arriving meanwhile stays pending for the main process.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        # What is loaded by now lives as long as the processes: the workers' full collections
+        # skip it, and its pages stay shared with the forks.
+        gc.freeze()
         try:
             cluster.start()
         finally:
