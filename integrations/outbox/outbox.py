@@ -82,8 +82,18 @@ class Outbox:
         # dispatcher's own.
         with tracing.relay_span(self.name, len(ids)):
             enqueue_batches(
-                model=self.model, task_path=self.task_path, ids=ids, batch_size=self.batch()
+                model=self.model,
+                task_path=self.task_path,
+                ids=ids,
+                batch_size=self.batch_for(len(ids)),
             )
+
+    def batch_for(self, count: int) -> int:
+        """Ids per task when queueing ``count`` rows: the table's batch, or fewer so that a
+        few rows are spread over the cluster's workers rather than sent one after another by
+        one of them while the others idle."""
+        workers = max(1, settings.Q_CLUSTER["workers"])
+        return max(1, min(self.batch(), -(-count // workers)))
 
     def _stamp(self, now) -> dict:
         return {self.updated_field: now} if self.updated_field else {}

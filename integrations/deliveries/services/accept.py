@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 from rest_framework.exceptions import APIException, ValidationError
@@ -372,22 +371,29 @@ def _new_delivery(
 def _store(delivery: Delivery) -> None:
     """Insert the delivery; raises IntegrityError when its Idempotency-Key is taken.
 
-    While its customer has fewer deliveries queued or in flight than a cluster has workers
-    (one is likely idle), a delivery due now goes to the broker at once, as a task of its own:
-    the lowest latency. Beyond that, and when it is scheduled, the relay takes it when due, in
-    batches (a task per batch costs a worker far less per delivery than a task each, so a
-    steady stream does not back up behind single-delivery tasks) and in turn with other
-    customers' work. The INSERT itself counts (``enqueued_until`` stays set only while the
-    count is under the limit): no round trip of its own."""
+    While fewer of its customer's deliveries wait in the broker than a cluster has workers (so
+    a worker takes it within moments), a delivery due now goes to the broker at once, as a task
+    of its own: the lowest latency. Beyond that (the workers are behind), and when it is
+    scheduled, the relay takes it when due, in batches (a task per batch costs a worker far less
+    per delivery than a task each, so a steady stream does not back up behind single-delivery
+    tasks) and in turn with other customers' work. Deliveries in flight leave the broker's room
+    free, not the customer's cap (SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT): a customer near it waits
+    for the relay. The INSERT itself counts (``enqueued_until`` stays set only while both hold):
+    no round trip of its own."""
     in_broker_limit = min(settings.Q_CLUSTER["workers"], settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT)
     if delivery.next_attempt_at <= timezone.now():
         delivery.enqueued_until = enqueued_until()
-    queued_sql, params = _CUSTOMER_QUEUED.sql(
+    queued_sql, queued_params = _CUSTOMER_QUEUED.sql(
         customer_id=delivery.customer_id, limit=in_broker_limit
     )
-    # The ORM's compiled statement; every value is a parameter.
-    count = f"(SELECT COUNT(*) FROM ({queued_sql}) queued) < %s"  # noqa: S608
-    conditions = {"enqueued_until": (count, [*params, in_broker_limit])}
+    flying_sql, flying_params = _CUSTOMER_IN_FLIGHT_BEYOND.sql(
+        customer_id=delivery.customer_id,
+        offset=settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT - in_broker_limit,
+    )
+    # The ORM's compiled statements; every value is a parameter. The queued count comes first:
+    # when it fails (the workers are behind) the in-flight probe is not run.
+    room = f"(SELECT COUNT(*) FROM ({queued_sql}) queued) < %s AND NOT EXISTS ({flying_sql})"  # noqa: S608
+    conditions = {"enqueued_until": (room, [*queued_params, in_broker_limit, *flying_params])}
     quiet = delivery.idempotency_key is not None  # a client's repeat is no server error
     if transaction.get_connection().in_atomic_block:
         # In the caller's transaction (fan-out) a savepoint keeps a taken Idempotency-Key from
@@ -403,11 +409,20 @@ def _store(delivery: Delivery) -> None:
 _CUSTOMER_QUEUED = PreparedRead(
     lambda customer_id, limit: (
         Delivery.objects.filter(
-            Q(status=Status.PENDING, enqueued_until__gt=Now()) | Q(status=Status.IN_FLIGHT),
-            customer_id=customer_id,
+            customer_id=customer_id, status=Status.PENDING, enqueued_until__gt=Now()
         )
         .order_by()
         .values_list("pk")[:limit]
     ),
     literals=("limit",),
+)
+# A row here means the customer has more in flight than its cap leaves room for beside the
+# broker's: read up to the cap's worth, which only a large cluster ever has in flight.
+_CUSTOMER_IN_FLIGHT_BEYOND = PreparedRead(
+    lambda customer_id, offset: (
+        Delivery.objects.filter(customer_id=customer_id, status=Status.IN_FLIGHT)
+        .order_by()
+        .values_list("pk")[offset : offset + 1]
+    ),
+    literals=("offset",),
 )

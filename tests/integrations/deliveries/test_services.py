@@ -56,9 +56,9 @@ def test_create_stores_a_pending_delivery_and_queues_it_on_commit(
 def test_a_customer_goes_to_the_broker_at_once_up_to_the_workers_then_to_the_relay(
     acme, settings, django_capture_on_commit_callbacks
 ):
-    """The INSERT decides: under the limit of queued and in-flight deliveries the row is marked
-    queued and sent to the broker on commit; at the limit it waits for the relay; a scheduled
-    one always does; a delivery that leaves the broker makes room again."""
+    """The INSERT decides: while fewer than a cluster's workers wait in the broker the row is
+    marked queued and sent to the broker on commit; at the limit it waits for the relay; a
+    scheduled one always does; a delivery a worker has taken (in flight) makes room again."""
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 2}
     settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT = 10
     with django_capture_on_commit_callbacks() as callbacks:
@@ -69,10 +69,31 @@ def test_a_customer_goes_to_the_broker_at_once_up_to_the_workers_then_to_the_rel
     assert queued[first.pk] is not None and queued[second.pk] is not None
     assert queued[third.pk] is None and third.enqueued_until is None
     assert queued[scheduled.pk] is None
-    Delivery.objects.filter(pk=first.pk).update(status=Status.SUCCEEDED)
+    Delivery.objects.filter(pk=first.pk).update(status=Status.IN_FLIGHT, enqueued_until=None)
     with django_capture_on_commit_callbacks() as callbacks:
         fourth, _ = create()
     assert len(callbacks) == 1 and Delivery.objects.get(pk=fourth.pk).enqueued_until is not None
+
+
+def test_a_customer_at_its_in_flight_cap_waits_for_the_relay_however_empty_the_broker(
+    acme, settings, django_capture_on_commit_callbacks
+):
+    """Queued and in flight together stay within SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT: with room
+    for 2 in the broker and a cap of 5, a customer with 4 in flight is left to the relay (which
+    keeps the cap); with 3 it is queued at once."""
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 2}
+    settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT = 5
+    flying = [create()[0] for _ in range(4)]
+    Delivery.objects.filter(pk__in=[d.pk for d in flying]).update(
+        status=Status.IN_FLIGHT, enqueued_until=None
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        held, _ = create()
+    assert not callbacks and Delivery.objects.get(pk=held.pk).enqueued_until is None
+    Delivery.objects.filter(pk=flying[0].pk).update(status=Status.SUCCEEDED)
+    with django_capture_on_commit_callbacks() as callbacks:
+        sent, _ = create()
+    assert len(callbacks) == 1 and Delivery.objects.get(pk=sent.pk).enqueued_until is not None
 
 
 @pytest.mark.parametrize(

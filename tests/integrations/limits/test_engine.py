@@ -19,6 +19,7 @@ from integrations.limits.services import rate_limit_quotas
 from integrations.limits.stores import limit_store
 from integrations.models import CircuitBreaker, Delivery
 from integrations.outbox import Outbox
+from integrations.outbox import broker as outbox_broker
 from tests.integrations.deliveries.conftest import CARD, CARD_URL, LIST
 
 pytestmark = pytest.mark.django_db
@@ -163,6 +164,39 @@ def test_relay_takes_customers_in_turn_within_their_cap(acme, globex, settings, 
     assert services.deliveries_relay_due() == 6
     assert enqueued[:2] == [noisy[0], quiet]  # round robin: the quiet one is not last in line
     assert services.deliveries_relay_due() == 0  # the noisy customer is at its cap
+
+
+def test_a_few_due_rows_are_spread_over_the_workers_and_a_backlog_goes_in_full_batches(
+    acme, settings, monkeypatch
+):
+    """Five due rows and two workers: tasks of 3 and 2, not one task of 5 that one worker sends
+    in turn while the other idles. A backlog still travels SWITCHYARD_SEND_BATCH to a task."""
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 2}
+    settings.SWITCHYARD_SEND_BATCH = 50
+    tasks = []
+    monkeypatch.setattr(outbox_broker, "async_task", lambda _path, ids, **_: tasks.append(ids))
+    for n in range(5):
+        create(n=n)
+    Delivery.objects.update(enqueued_until=None)
+    tasks.clear()
+    assert services.deliveries_relay_due() == 5
+    assert [len(ids) for ids in tasks] == [3, 2]
+    Delivery.objects.update(status=Delivery.Status.SUCCEEDED)
+    Delivery.objects.bulk_create(
+        Delivery(
+            customer=acme,
+            action="trello.move_card",
+            provider_key="trello",
+            operation="move_card",
+            input={"card_id": CARD, "list_id": LIST},
+            attempt_limit=3,
+            next_attempt_at=timezone.now(),
+        )
+        for _ in range(120)
+    )
+    tasks.clear()
+    assert services.deliveries_relay_due() == 120
+    assert [len(ids) for ids in tasks] == [50, 50, 20]
 
 
 def test_a_burst_beyond_the_cap_is_left_to_the_relay(acme, settings, enqueued):
