@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from config.db import PreparedRead
 from credentials.exceptions import CredentialNotConfigured
 from credentials.models import OWNED_PURPOSES, Credential, CredentialVersion
 from credentials.services.versions import version_decrypt
@@ -77,23 +78,20 @@ def credential_resolve(
     (a subscription's signing secret) are never resolved for a call."""
     if purpose in OWNED_PURPOSES:
         raise ValueError(f"{purpose} credentials are never resolved for a call.")
-    tier_matches = Q(tier="") | Q(tier=customer.tier)
-    candidates = Credential.objects.filter(
-        Q(customer=customer)
-        | Q(customer__isnull=True, region__isnull=True) & tier_matches
-        | Q(customer__isnull=True, region=customer.region_id) & tier_matches
-        | Q(customer__isnull=True, region__isnull=False, allow_cross_region=True) & tier_matches,
+    candidates = _CANDIDATES.objects(
         provider=provider,
         purpose=purpose,
-        enabled=True,
-        versions__state=State.CURRENT,
+        customer_id=customer.pk,
+        region_id=customer.region_id,
+        tier=customer.tier,
     )
     if not candidates:
         raise CredentialNotConfigured(provider=provider, customer=customer, purpose=purpose)
     chosen = min(candidates, key=lambda c: _rank(c, customer))
-    version = chosen.versions.select_related("credential").filter(state=State.CURRENT).first()
+    version = next(iter(_CURRENT_VERSION.objects(credential_id=chosen.pk)), None)
     if version is None:  # rotated away between the two reads: resolve again
         return credential_resolve(provider=provider, customer=customer, purpose=purpose)
+    version.credential = chosen
     return ResolvedCredential(
         credential_id=chosen.pk,
         version_id=version.pk,
@@ -101,6 +99,32 @@ def credential_resolve(
         fields=version_decrypt(version),
         shared=chosen.customer_id is None,
     )
+
+
+def _candidates(provider, purpose, customer_id, region_id, tier):
+    """Enabled credentials with a current version that may serve the customer: its own, and the
+    global, regional and cross-region ones of its tier or of every tier."""
+    tier_matches = Q(tier="") | Q(tier=tier)
+    return Credential.objects.filter(
+        Q(customer=customer_id)
+        | Q(customer__isnull=True, region__isnull=True) & tier_matches
+        | Q(customer__isnull=True, region=region_id) & tier_matches
+        | Q(customer__isnull=True, region__isnull=False, allow_cross_region=True) & tier_matches,
+        provider=provider,
+        purpose=purpose,
+        enabled=True,
+        versions__state=State.CURRENT,
+    ).order_by()
+
+
+# Compiled once per process: on a worker's hot path, building these filters cost more than
+# running them.
+_CANDIDATES = PreparedRead(_candidates)
+_CURRENT_VERSION = PreparedRead(
+    lambda credential_id: CredentialVersion.objects.filter(
+        credential_id=credential_id, state=State.CURRENT
+    ).order_by("pk")[:1]
+)
 
 
 @sensitive_variables()
