@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, TextField, Value, When
+from django.db.models import BooleanField, Case, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -121,12 +121,15 @@ class Outbox:
         lease is short and renewed by ``heartbeat`` while the batch runs."""
         now = timezone.now()
         token = uuid.uuid4()
-        self.model.objects.filter(
-            pk__in=ids,
+        claimable = Q(
             status__in=self.waiting,
             next_attempt_at__lte=now + CLAIM_TOLERANCE,
             attempts__lt=F("attempt_limit"),
-        ).update(
+        )
+        # The conditions ride in a CASE, which no index serves, so the rows are found by primary
+        # key whatever the statistics say: with a backlog newer than the table's last ANALYZE,
+        # PostgreSQL took the due index instead and read every waiting row on each claim.
+        self.model.objects.filter(_unindexed(claimable), pk__in=ids).update(
             status=self.claimed,
             lease_token=token,
             lease_until=now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
@@ -237,13 +240,18 @@ class Outbox:
             }
             with transaction.atomic():
                 for budget, ids in budgets(chunk):
-                    total += self.model.objects.filter(pk__in=ids, status__in=statuses).update(
-                        attempt_limit=F("attempts") + budget, **values
-                    )
+                    rows = self.model.objects.filter(_unindexed(Q(status__in=statuses)), pk__in=ids)
+                    total += rows.update(attempt_limit=F("attempts") + budget, **values)
                 if enqueue:
                     transaction.on_commit(lambda chunk=chunk: self.enqueue(chunk))
             logger.info("outbox.reopened model=%s count=%s", self.name, len(chunk))
         return total
+
+
+def _unindexed(condition: Q) -> Case:
+    return Case(
+        When(condition, then=Value(True)), default=Value(False), output_field=BooleanField()
+    )
 
 
 def recovery_seconds() -> float:
