@@ -157,7 +157,9 @@ Q_CLUSTER = {
     # each time leaving the queue unserved for up to a guard cycle (half a second).
     "recycle": env_int("SWITCHYARD_WORKER_RECYCLE_TASKS", 100_000),
     "max_rss": env_int("SWITCHYARD_WORKER_MAX_RSS_MB", 512) * 1024,
-    "poll": 0.2,
+    # How long the ORM broker's pusher sleeps when it finds no task: the wait of a task queued
+    # into an idle queue, at the cost of one indexed read per poll while idle.
+    "poll": float(env_str("SWITCHYARD_BROKER_POLL_SECONDS", "0.05")),
     "catch_up": False,
     "label": "Task queue",
 }
