@@ -249,6 +249,8 @@ class Outbox:
 
 
 def _unindexed(condition: Q) -> Case:
+    """``condition`` as a filter the planner cannot serve from an index: for statements whose
+    rows are named by primary key, so that no estimate leads it to a range of the backlog."""
     return Case(
         When(condition, then=Value(True)), default=Value(False), output_field=BooleanField()
     )

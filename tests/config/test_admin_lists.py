@@ -8,28 +8,14 @@ from django.test.utils import CaptureQueriesContext
 from config import admin_lists
 from config.admin_lists import EstimatedCountPaginator, estimated_count
 from integrations.models import Delivery
+from tests.integrations.deliveries.backlog import deliveries_bulk
 
 pytestmark = pytest.mark.django_db
 
 
-def _deliveries(customer, count, **fields):
-    Delivery.objects.bulk_create(
-        Delivery(
-            customer=customer,
-            action="http.request",
-            provider_key="http",
-            operation="request",
-            input={},
-            attempt_limit=5,
-            **fields,
-        )
-        for _ in range(count)
-    )
-
-
 def test_small_results_are_counted_exactly(acme):
-    _deliveries(acme, 7)
-    _deliveries(acme, 3, status="dead")
+    deliveries_bulk(acme, 7)
+    deliveries_bulk(acme, 3, status="dead")
     assert EstimatedCountPaginator(Delivery.objects.order_by("pk"), 100).count == 10
     assert EstimatedCountPaginator(Delivery.objects.filter(status="dead"), 100).count == 3
 
@@ -38,7 +24,7 @@ def test_above_the_cap_postgres_estimates_without_counting_the_table(acme, monke
     if connection.vendor != "postgresql":
         pytest.skip("the estimate is PostgreSQL's; SQLite always counts exactly")
     monkeypatch.setattr(admin_lists, "EXACT_UP_TO", 20)
-    _deliveries(acme, 60)
+    deliveries_bulk(acme, 60)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE integrations_delivery")
     with CaptureQueriesContext(connection) as queries:
@@ -50,7 +36,7 @@ def test_above_the_cap_postgres_estimates_without_counting_the_table(acme, monke
 
 
 def test_the_delivery_list_does_not_count_the_whole_table(admin_client, acme):
-    _deliveries(acme, 5)
+    deliveries_bulk(acme, 5)
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get("/admin/integrations/delivery/?status__exact=pending")
     assert response.status_code == 200 and response.context["cl"].result_count == 5

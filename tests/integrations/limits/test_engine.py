@@ -20,6 +20,7 @@ from integrations.limits.stores import limit_store
 from integrations.models import CircuitBreaker, Delivery
 from integrations.outbox import Outbox
 from integrations.outbox import broker as outbox_broker
+from tests.integrations.deliveries.backlog import deliveries_bulk
 from tests.integrations.deliveries.conftest import CARD, CARD_URL, LIST
 
 pytestmark = pytest.mark.django_db
@@ -182,18 +183,7 @@ def test_a_few_due_rows_are_spread_over_the_workers_and_a_backlog_goes_in_full_b
     assert services.deliveries_relay_due() == 5
     assert [len(ids) for ids in tasks] == [3, 2]
     Delivery.objects.update(status=Delivery.Status.SUCCEEDED)
-    Delivery.objects.bulk_create(
-        Delivery(
-            customer=acme,
-            action="trello.move_card",
-            provider_key="trello",
-            operation="move_card",
-            input={"card_id": CARD, "list_id": LIST},
-            attempt_limit=3,
-            next_attempt_at=timezone.now(),
-        )
-        for _ in range(120)
-    )
+    deliveries_bulk(acme, 120)
     tasks.clear()
     assert services.deliveries_relay_due() == 120
     assert [len(ids) for ids in tasks] == [50, 50, 20]
