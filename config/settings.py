@@ -152,9 +152,8 @@ Q_CLUSTER = {
     # monitor's save reads and locks all saved successes once per task. Failures still are.
     "save_limit": -1,
     "queue_limit": 50,
-    # A worker is replaced after this many tasks or once its memory passes the limit: at
-    # django-q2's default of 500 tasks a steady stream replaced both workers every few seconds,
-    # each time leaving the queue unserved for up to a guard cycle (half a second).
+    # Replacing a worker leaves its share of the queue unserved for up to a guard cycle (half a
+    # second), so it happens rarely: once its memory passes the limit, or after many tasks.
     "recycle": env_int("SWITCHYARD_WORKER_RECYCLE_TASKS", 100_000),
     "max_rss": env_int("SWITCHYARD_WORKER_MAX_RSS_MB", 512) * 1024,
     # How long the ORM broker's pusher sleeps when it finds no task: the wait of a task queued

@@ -128,7 +128,7 @@ class Outbox:
         )
         # The conditions ride in a CASE, which no index serves, so the rows are found by primary
         # key whatever the statistics say: with a backlog newer than the table's last ANALYZE,
-        # PostgreSQL took the due index instead and read every waiting row on each claim.
+        # PostgreSQL may otherwise serve them from the due index and read every waiting row.
         self.model.objects.filter(_unindexed(claimable), pk__in=ids).update(
             status=self.claimed,
             lease_token=token,
