@@ -6,10 +6,10 @@ from itertools import count
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.db.models import NOT_PROVIDED, Model, QuerySet, signals
 
-__all__ = ("PreparedRead", "insert_one", "one_or_none", "update_fields_many")
+__all__ = ("PreparedRead", "insert_many", "insert_one", "one_or_none", "update_fields_many")
 
 # (model label, database alias, columns left out) -> INSERT statement, built on first use.
-_insert_statements: dict[tuple[str, str, tuple[str, ...]], str] = {}
+_insert_statements: dict[tuple, str] = {}
 
 
 def _database():
@@ -125,6 +125,37 @@ def _decided_apart(obj: Model, only_if: dict[str, tuple[str, list]]) -> dict:
 def _orm_insert(obj: Model, only_if: dict[str, tuple[str, list]]) -> None:
     _decided_apart(obj, only_if)
     obj.save(force_insert=True)
+
+
+def insert_many(objects: list[Model]) -> None:
+    """INSERT new rows of one model in one ``executemany`` (pipelined on PostgreSQL), each value
+    prepared by its field as ``insert_one`` prepares it; primary keys are not read back. Django's
+    ``bulk_create`` on PostgreSQL sends each column as one array, whose text form psycopg escapes
+    in Python character by character: for long texts (attempt records) that costs more than the
+    statement itself. A value that is an expression leaves the rows to ``bulk_create``."""
+    if not objects:
+        return
+    db, meta = _database(), objects[0]._meta
+    fields = [field for field in meta.concrete_fields if field is not meta.pk]
+    rows = []
+    for obj in objects:
+        values = [field.pre_save(obj, True) for field in fields]
+        if any(hasattr(value, "resolve_expression") for value in values):
+            type(obj).objects.bulk_create(objects)
+            return
+        rows.append([f.get_db_prep_save(v, db) for f, v in zip(fields, values, strict=True)])
+    key = (meta.label, db.alias, "many")
+    sql = _insert_statements.get(key)
+    if sql is None:
+        quote = db.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        # Only model metadata (quoted) goes into the text; every value is a parameter.
+        sql = _insert_statements[key] = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        )
+    with db.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def update_fields_many(objects: list[Model], field_names: list[str]) -> None:

@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Value
 from django.test.utils import CaptureQueriesContext
 
-from config.db import insert_one, update_fields_many
+from config.db import insert_many, insert_one, update_fields_many
 from webhooks.models import InboundEvent
 
 pytestmark = pytest.mark.django_db
@@ -123,3 +123,44 @@ def test_update_fields_many_writes_each_rows_values(make_endpoint):
     assert [(e.status, e.envelope, e.error) for e in InboundEvent.objects.order_by("pk")] == [
         ("processed", {"n": n}, f"e{n}") for n in range(3)
     ]
+
+
+def test_insert_many_writes_the_rows_bulk_create_writes(make_endpoint):
+    """Long texts with quotes, backslashes and NULL columns included (Django's bulk_create sends
+    them as arrays on PostgreSQL): the same rows, in one logged executemany."""
+    endpoint = make_endpoint("standard_webhooks")
+    extras = [
+        {},
+        {"envelope": {"q": 'a "quoted" \\ value' * 40}, "error": "x\ny", "attempts": 3},
+        {"lease_token": uuid.uuid4(), "headers": {"Say": '"hi"'}},
+    ]
+    by_orm = InboundEvent.objects.bulk_create([_event(endpoint, **extra) for extra in extras])
+    by_helper = [_event(endpoint, **extra) for extra in extras]
+    with CaptureQueriesContext(connection) as queries:
+        insert_many(by_helper)
+
+    assert [q["sql"].split(": ", 1)[0] for q in queries.captured_queries] == ["3 times"]
+    rows = {row["id"]: row for row in InboundEvent.objects.values()}
+    written = sorted(set(rows) - {event.pk for event in by_orm})
+    assert len(written) == 3
+    for orm_event, pk, helper_event in zip(by_orm, written, by_helper, strict=True):
+        assert _own_removed(rows[pk]) == _own_removed(rows[orm_event.pk])
+        assert (rows[pk]["key"], rows[pk]["received_at"]) == (
+            helper_event.key,
+            helper_event.received_at,
+        )
+
+
+def test_insert_many_leaves_an_expression_to_bulk_create(make_endpoint):
+    endpoint = make_endpoint("standard_webhooks")
+    insert_many([_event(endpoint), _event(endpoint, attempts=Value(4))])
+    assert sorted(e.attempts for e in InboundEvent.objects.all()) == [0, 4]
+
+
+def test_insert_many_refused_row_raises_and_spoils_nothing(make_endpoint):
+    endpoint = make_endpoint("standard_webhooks")
+    insert_one(_event(endpoint, external_id="evt_same"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_many([_event(endpoint), _event(endpoint, external_id="evt_same")])
+    insert_many([_event(endpoint)])
+    assert InboundEvent.objects.filter(endpoint=endpoint).count() == 2

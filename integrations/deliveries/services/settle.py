@@ -8,7 +8,7 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
-from config.db import update_fields_many
+from config.db import insert_many, update_fields_many
 from config.json_limits import nul_escaped
 from config.metrics_recorded import DELIVERY_ATTEMPT_DURATION, DELIVERY_ATTEMPTS, DELIVERY_LATENCY
 from integrations.deliveries.models import Delivery, DeliveryAttempt
@@ -185,9 +185,7 @@ def _write(settlements: list[Settlement], held: set[int]) -> None:
     """One INSERT for the attempts and one batched UPDATE per resulting status
     (``update_fields_many``) of the deliveries still held. Every attempt is logged, including
     one whose lease was lost: the provider saw it."""
-    for settlement in settlements:
-        settlement.attempt.pk = None  # written again after a refused group write
-    DeliveryAttempt.objects.bulk_create([s.attempt for s in settlements])
+    insert_many([s.attempt for s in settlements])
     now = timezone.now()
     for status in {s.status for s in settlements}:
         group = [s for s in settlements if s.status == status and s.delivery.pk in held]
