@@ -131,6 +131,12 @@ class Masker:
             form[:length] for form in forms for length in range(MIN_PARTIAL_CHARS, len(form))
         }
         self._longest_prefix = max(map(len, self._prefixes), default=0)
+        # Where a cut tail may begin: at the first characters of a form. A scan in C finds those
+        # few places, rather than a slice and a lookup for every length a tail may have.
+        heads = sorted({prefix[:MIN_PARTIAL_CHARS] for prefix in self._prefixes})
+        self._tail_starts = (
+            re.compile(f"(?=(?:{'|'.join(map(re.escape, heads))}))") if heads else None
+        )
         self._headers = SECRET_HEADERS | {name.lower() for name in secret_headers}
 
     def text(self, text: str) -> str:
@@ -143,9 +149,12 @@ class Masker:
         """An excerpt cut through a secret ends in its first characters: mask those too (a
         character cut in half by a byte limit decodes as U+FFFD, ignored here)."""
         body = text.rstrip("\ufffd")
-        for length in range(min(self._longest_prefix, len(body)), MIN_PARTIAL_CHARS - 1, -1):
-            if body[-length:] in self._prefixes:
-                return body[:-length] + MASK + text[len(body) :]
+        if self._tail_starts is None or len(body) < MIN_PARTIAL_CHARS:
+            return text
+        # The longest tail first: the earliest place it may begin.
+        for start in self._tail_starts.finditer(body, max(0, len(body) - self._longest_prefix)):
+            if body[start.start() :] in self._prefixes:
+                return body[: start.start()] + MASK + text[len(body) :]
         return text
 
     def value(self, obj: Any) -> Any:

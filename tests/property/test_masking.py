@@ -7,7 +7,13 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integrations.deliveries.masking import MASK, MIN_SECRET_CHARS, Masker, secret_forms
+from integrations.deliveries.masking import (
+    MASK,
+    MIN_PARTIAL_CHARS,
+    MIN_SECRET_CHARS,
+    Masker,
+    secret_forms,
+)
 from tests.property.strategies import header_names, header_values, json_values
 
 # The mask is asterisks, so a secret containing some could be spelled again by the mask itself
@@ -114,3 +120,27 @@ def test_text_without_a_secret_is_left_alone_but_for_cut_tails(secret, text):
     masked = Masker(credentials={"token": secret}).text(text)
     if MASK not in masked:
         assert masked == text
+
+
+def _longest_cut_tail(forms: set[str], body: str) -> int:
+    """The oracle: the length of the longest end of ``body`` that begins a form (at least
+    MIN_PARTIAL_CHARS of it, never all of it), else 0."""
+    for length in range(len(body), MIN_PARTIAL_CHARS - 1, -1):
+        if any(len(form) > length and form.startswith(body[-length:]) for form in forms):
+            return length
+    return 0
+
+
+@given(data=st.data(), secret=secrets, before=texts)
+def test_a_text_cut_through_a_secret_loses_exactly_the_cut_tail(data, secret, before):
+    """An excerpt cut anywhere through any form of a secret: once whole forms are masked, the
+    longest end that begins a form (U+FFFD of a cut character aside) becomes the mask, nothing
+    before it and nothing else."""
+    spelled = data.draw(_spellings(secret))
+    text = before + spelled[: data.draw(st.integers(0, len(spelled)))]
+    masker = Masker(credentials={"token": secret})
+    whole = masker._pattern.sub(MASK, text)
+    body = whole.rstrip("\ufffd")
+    tail = _longest_cut_tail(secret_forms(secret), body)
+    expected = body[: len(body) - tail] + MASK + whole[len(body) :] if tail else whole
+    assert masker.text(text) == expected
