@@ -10,11 +10,13 @@ admin.site.site_header = "Switchyard"
 admin.site.site_title = "Switchyard admin"
 admin.site.index_title = "Operations"
 
+# Deliveries first: POST deliveries/ is the API's hot path, and each pattern before it is tried
+# on every request. No two includes share a path, so the order answers nothing else.
 api_v1 = [
+    path("", include("integrations.deliveries.api.urls")),
     path("", include("customers.api.urls")),
     path("", include("credentials.api.urls")),
     path("", include("integrations.api.urls")),
-    path("", include("integrations.deliveries.api.urls")),
     path("", include("webhooks.api.urls")),
 ]
 
