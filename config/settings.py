@@ -157,7 +157,8 @@ Q_CLUSTER = {
     "recycle": env_int("SWITCHYARD_WORKER_RECYCLE_TASKS", 100_000),
     "max_rss": env_int("SWITCHYARD_WORKER_MAX_RSS_MB", 512) * 1024,
     # How long the ORM broker's pusher sleeps when it finds no task: the wait of a task queued
-    # into an idle queue, at the cost of one indexed read per poll while idle.
+    # into an idle queue, at the cost of one indexed read per poll while idle (while tasks keep
+    # coming it polls more often: config/orm_broker.py).
     "poll": float(env_str("SWITCHYARD_BROKER_POLL_SECONDS", "0.05")),
     "catch_up": False,
     "label": "Task queue",
@@ -166,6 +167,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "config.orm_broker.BriskORM"
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
