@@ -40,8 +40,10 @@ class Delivery(OutboxItem):
         editable=False,
         help_text="Stable id forwarded to providers that accept an idempotency key.",
     )
+    # No index of its own: delivery_customer and delivery_customer_due begin with it, and each
+    # index is written again at every update of a delivery (none is HOT).
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.PROTECT, related_name="deliveries"
+        "customers.Customer", on_delete=models.PROTECT, related_name="deliveries", db_index=False
     )
     api_key = models.ForeignKey(
         "customers.ApiKey",
