@@ -8,7 +8,8 @@ from django.db.models import NOT_PROVIDED, Model, QuerySet, signals
 
 __all__ = ("PreparedRead", "insert_many", "insert_one", "one_or_none", "update_fields_many")
 
-# (model label, database alias, columns left out) -> INSERT statement, built on first use.
+# INSERT statements built on first use: insert_one's by (model label, database alias, columns
+# left out, conditions, quiet_conflict); insert_many's by (model label, database alias, "many").
 _insert_statements: dict[tuple, str] = {}
 
 
@@ -19,7 +20,7 @@ def _database():
 
 
 def _insert_statement(
-    db, meta, fields: list, conditions: dict[str, str], *, quiet_conflict: bool
+    db, meta, fields: list, conditions: dict[str, str], *, quiet_conflict: bool, returning=True
 ) -> str:
     quote = db.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
@@ -30,7 +31,7 @@ def _insert_statement(
     # Only model metadata (quoted) and the callers' conditions go into the text; every value
     # is a parameter.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values})"  # noqa: S608
-    if db.features.can_return_columns_from_insert:
+    if returning and db.features.can_return_columns_from_insert:
         if quiet_conflict:
             sql += " ON CONFLICT DO NOTHING"
         held = [quote(meta.get_field(name).column) for name in sorted(conditions)]
@@ -147,12 +148,8 @@ def insert_many(objects: list[Model]) -> None:
     key = (meta.label, db.alias, "many")
     sql = _insert_statements.get(key)
     if sql is None:
-        quote = db.ops.quote_name
-        columns = ", ".join(quote(field.column) for field in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
-        # Only model metadata (quoted) goes into the text; every value is a parameter.
-        sql = _insert_statements[key] = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        sql = _insert_statements[key] = _insert_statement(
+            db, meta, fields, {}, quiet_conflict=False, returning=False
         )
     with db.cursor() as cursor:
         cursor.executemany(sql, rows)
