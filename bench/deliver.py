@@ -19,8 +19,13 @@ own (no provider-wide rate limit in the way), and measures three things:
    threads) once a worker has run its first task; ``p50_ms``/``p99_ms`` from acceptance
    (``created_at``) to the provider receiving it (the fake server's journal),
    ``api_accepts_per_s`` and ``end_to_end_per_s`` (first acceptance to last receipt),
-   ``stream_ratio`` that over the baseline; with ``--offered R``, 20 s more posted at R per
-   second and ``offered_p50_ms`` / ``offered_p99_ms``, the latency at that rate.
+   ``stream_ratio`` that over the baseline; ``stream_cpu_ms`` the CPU time a delivery cost the
+   machine (``stream_cpu_ms_by_role``: gunicorn, cluster, dispatcher, fake provider, the
+   database's backends on PostgreSQL, this process's posting threads), and
+   ``stream_cpu_bound_ratio`` the ratio the machine's cores could carry at that cost (when it
+   is close to ``stream_ratio``, the stream is bound by CPU, not by waiting); with
+   ``--offered R``, 20 s more posted at R per second and ``offered_p50_ms`` /
+   ``offered_p99_ms``, the latency at that rate.
 
 Counts must agree in both phases (N succeeded, N received, N attempts) or it fails.
 
@@ -46,6 +51,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procfs import PeakRss, cpu_seconds_by_role  # noqa: E402
 from bench.throwaway import TOKEN, Platform  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
@@ -108,23 +114,6 @@ def path(n: int) -> str:
     return f"/orders/bench{n:06d}"
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants (Linux /proc)."""
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-        pending += [int(child) for child in children]
-    return total
-
-
 def baseline(fake_url: str, n: int) -> float:
     """Requests per second of a plain loop: the same N calls, one pooled session."""
     with requests.Session() as session:
@@ -175,24 +164,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-class PeakRss:
-    """Samples the resident memory of a process tree in the background; ``peak`` in bytes."""
-
-    def __init__(self, pid: int):
-        self.pid, self.peak = pid, 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self):
-        while not self._done.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(self.pid))
-            time.sleep(0.2)
-
-    def stop(self) -> int:
-        self._done.set()
-        self._thread.join()
-        return self.peak
+# The stream phase's processes whose CPU it reports, by role (bench/procfs.py): gunicorn,
+# the cluster, the dispatcher, the fake provider; the database's backends and this process too.
+ROLES = {"web": "web", "worker": "worker", "dispatcher": "dispatcher", "provider": "fakeprovider"}
 
 
 class Bench(Platform):
@@ -263,17 +237,26 @@ class Bench(Platform):
             lambda: query(self.database_url, WORKER_SEEN_SQL)[0][0] > 0, what="a worker heartbeat"
         )
         rss = PeakRss(worker.pid)
+        roles = {role: self.stack.processes[name][0].pid for role, name in ROLES.items()}
+        cpu_before = cpu_seconds_by_role(roles, self.database)
         posting = time.perf_counter()
         post_all(web_url, self.raw_key, self.n, rate)
         posting = time.perf_counter() - posting
         self.wait_finished()
+        cpu_after = cpu_seconds_by_role(roles, self.database)
         rss.stop()
         self.stop_engine()
         rows, received, succeeded = self.outcome()
         latencies = [received[key] - created for key, created, _, _ in rows]
         first_accepted = min(created for _, created, _, _ in rows)
+        cpu_ms = {role: (cpu_after[role] - cpu_before[role]) * 1000 / self.n for role in cpu_after}
+        cpu_total = sum(cpu_ms.values())
         return {
             "stream_succeeded": succeeded,
+            "stream_cpu_ms": round(cpu_total, 2),
+            "stream_cpu_ms_by_role": ",".join(f"{k}:{v:.2f}" for k, v in cpu_ms.items()),
+            # The rate this machine's cores could carry at that cost, were nothing idle.
+            "stream_cpu_bound_per_s": round(len(os.sched_getaffinity(0)) * 1000 / cpu_total, 1),
             "api_accepts_per_s": round(self.n / posting, 1),
             "end_to_end_per_s": round(self.n / (max(received.values()) - first_accepted), 1),
             "p50_ms": round(statistics.median(latencies) * 1000, 1),
@@ -320,6 +303,8 @@ def run(
         if stream:
             result |= bench.streaming()
             result["stream_ratio"] = round(result["end_to_end_per_s"] / base_rate, 3)
+            bound = result["stream_cpu_bound_per_s"]
+            result["stream_cpu_bound_ratio"] = round(bound / base_rate, 3)
         if stream and offered:
             # Latency at a rate callers might offer: 20 s of it (at most N deliveries).
             bench.n = max(1, min(n, int(offered * 20)))
