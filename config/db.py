@@ -1,12 +1,9 @@
 """Database helpers shared by the apps' hot paths."""
 
-from collections.abc import Callable
-from itertools import count
-
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.db.models import NOT_PROVIDED, Model, QuerySet, signals
 
-__all__ = ("PreparedRead", "insert_many", "insert_one", "one_or_none", "update_fields_many")
+__all__ = ("insert_many", "insert_one", "one_or_none", "update_fields_many")
 
 # INSERT statements built on first use: insert_one's by (model label, database alias, columns
 # left out, conditions, quiet_conflict); insert_many's by (model label, database alias, "many").
@@ -59,9 +56,10 @@ def insert_one(
     tests/webhooks/test_db_helpers.py pins this against ``objects.create`` on both databases.
 
     ``only_if`` maps a field name to a condition (SQL and its parameters, e.g. a
-    ``PreparedRead.sql``): the field keeps the object's value only if the condition holds when
-    the row is written, else it is NULL (and so set on ``obj``). The condition is decided in the
-    INSERT itself where the database returns columns from it, in a SELECT before it elsewhere.
+    ``PreparedRead.sql``, config/prepared.py): the field keeps the object's value only if the
+    condition holds when the row is written, else it is NULL (and so set on ``obj``). The
+    condition is decided in the INSERT itself where the database returns columns from it, in a
+    SELECT before it elsewhere.
 
     ``quiet_conflict``: a row that a unique constraint refuses is skipped by the database (``ON
     CONFLICT DO NOTHING``, no error in the server's log) and IntegrityError raised all the same:
@@ -174,93 +172,3 @@ def update_fields_many(objects: list[Model], field_names: list[str]) -> None:
     ]
     with db.cursor() as cursor:
         cursor.executemany(sql, rows)
-
-
-# Stand-ins for a PreparedRead's values while it is compiled: no real id or name is one.
-_markers = count(2**62)
-
-
-class PreparedRead:
-    """A read on a hot path that the ORM compiles once per process and database, then runs with
-    new values: for a small lookup, compiling costs several times what the database does.
-
-    ``build(**values)`` returns the queryset. Values are ints and strs, which reach the database
-    as given on every backend, so compiling with unique stand-ins shows where each one goes; a
-    value the query transforms (``icontains``) is refused when compiled. A datetime has no place
-    here: compare with ``Now()`` instead. ``literals`` name values written into the statement
-    itself (a slice's LIMIT): one statement is kept per value. Rows come back through the
-    converters the ORM applies; ``objects()`` needs a plain select of one model (no
-    ``select_related``)."""
-
-    def __init__(self, build: Callable[..., QuerySet], *, literals: tuple[str, ...] = ()):
-        self._build = build
-        self._literals = literals
-        self._compiled: dict[tuple, tuple] = {}
-
-    def rows(self, **values) -> list[list]:
-        return self._run(values)[1]
-
-    def sql(self, **values) -> tuple[str, list]:
-        """The statement and its parameters, to nest in another (``insert_one``'s ``only_if``)."""
-        sql, slots, _, _ = self._compiled_for(_database(), values)
-        return sql, [values[name] if name is not None else constant for name, constant in slots]
-
-    def objects(self, **values) -> list[Model]:
-        (model, attnames), rows = self._run(values)
-        if attnames is None:
-            raise TypeError("objects() needs a query that selects whole rows of one model.")
-        return [model.from_db(_database().alias, attnames, row) for row in rows]
-
-    def _compiled_for(self, db, values: dict) -> tuple:
-        literals = {name: values.pop(name) for name in self._literals}
-        key = (db.alias, tuple(sorted(values)), tuple(literals.values()))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = self._compile(db, values, literals)
-        return compiled
-
-    def _run(self, values: dict) -> tuple[tuple, list[list]]:
-        db = _database()
-        sql, slots, converters, shape = self._compiled_for(db, values)
-        params = [values[name] if name is not None else constant for name, constant in slots]
-        with db.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if converters:
-            rows = [_converted(row, converters, db) for row in rows]
-        return shape, rows
-
-    def _compile(self, db, values: dict, literals: dict) -> tuple:
-        if not all(isinstance(v, int | str) and not isinstance(v, bool) for v in values.values()):
-            raise TypeError("PreparedRead values are ints and strs.")
-        markers = {
-            name: next(_markers) if isinstance(value, int) else f"\x1f{name}:{next(_markers)}"
-            for name, value in values.items()
-        }
-        queryset = self._build(**markers, **literals)
-        compiler = queryset.query.get_compiler(connection=db)
-        sql, params = compiler.as_sql()
-        by_marker = {marker: name for name, marker in markers.items()}
-        slots = [(by_marker.get(param), param) for param in params]
-        missing = set(markers) - {name for name, _ in slots}
-        if missing:
-            raise ValueError(f"Values not passed to the database as given: {sorted(missing)}.")
-        selected = [column for column, _, _ in compiler.select]
-        info = compiler.klass_info
-        plain_model_rows = (
-            info is not None
-            and not info.get("related_klass_infos")
-            and not compiler.annotation_col_map
-        )
-        attnames = [column.target.attname for column in selected] if plain_model_rows else None
-        return sql, slots, compiler.get_converters(selected), (queryset.model, attnames)
-
-
-def _converted(row, converters: dict, db) -> list:
-    row = list(row)
-    for position, (functions, expression) in converters.items():
-        value = row[position]
-        for function in functions:
-            value = function(value, expression, db)
-        row[position] = value
-    return row

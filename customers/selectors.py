@@ -2,7 +2,8 @@
 
 from django.db.models import QuerySet
 
-from config.db import PreparedRead, one_or_none
+from config.db import one_or_none
+from config.prepared import PreparedRead
 from customers.models import ApiKey, Customer, Region
 
 __all__ = (

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from config.db import PreparedRead
+from config.prepared import PreparedRead
 from customers.models import ApiKey, ApiKeyAuditEntry, Customer, Region
 
 __all__ = (

@@ -8,7 +8,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import FilteredRelation, Q, QuerySet
 from rest_framework import serializers
 
-from config.db import PreparedRead
+from config.prepared import PreparedRead
 from customers.models import ApiKey, Customer
 from customers.selectors import customers_limited_to_key, customers_visible_to
 from integrations.capabilities import CAPABILITIES

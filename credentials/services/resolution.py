@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from config.db import PreparedRead
+from config.prepared import PreparedRead
 from credentials.exceptions import CredentialNotConfigured
 from credentials.models import OWNED_PURPOSES, Credential, CredentialVersion
 from credentials.services.versions import version_decrypt

@@ -15,7 +15,8 @@ from rest_framework.exceptions import APIException, ValidationError
 
 from config import tracing
 from config.api.problems import ProblemConflict
-from config.db import PreparedRead, insert_one, one_or_none
+from config.db import insert_one, one_or_none
+from config.prepared import PreparedRead
 from config.request_id import current_request_id
 from customers.models import ApiKey, Customer
 from customers.selectors import customer_by_slug, customers_visible_to

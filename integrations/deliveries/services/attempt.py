@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from config import tracing
+from config.prepared import PreparedRead
 from credentials.services import (
     CredentialNotConfigured,
     credential_resolve,
@@ -164,9 +165,15 @@ def _span_ids(delivery: Delivery) -> dict:
 def _claim(delivery_ids: list[int]) -> list[Delivery]:
     """Claim the due deliveries among ``delivery_ids`` (``Outbox.claim``) and load them."""
     token = DELIVERIES.claim(delivery_ids)
-    return list(
-        DELIVERIES.held(delivery_ids, token).select_related("customer__region", "integration")
+    return _CLAIMED.objects(ids=delivery_ids, token=token) if delivery_ids else []
+
+
+# Compiled once per batch size: a worker loads what it claimed on every task.
+_CLAIMED = PreparedRead(
+    lambda ids, token: (
+        DELIVERIES.held(ids, token).select_related("customer__region", "integration").order_by()
     )
+)
 
 
 def _release(deliveries: list[Delivery], **changes) -> int:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from config.db import insert_many, update_fields_many
 from config.json_limits import nul_escaped
 from config.metrics_recorded import DELIVERY_ATTEMPT_DURATION, DELIVERY_ATTEMPTS, DELIVERY_LATENCY
+from config.prepared import PreparedRead
 from integrations.deliveries.models import Delivery, DeliveryAttempt
 from integrations.deliveries.retry import RetryPolicy, decide_retry
 from integrations.deliveries.send import CallOutcome
@@ -137,13 +138,10 @@ def settle_group(settlements: list[Settlement]) -> dict[int, str | None]:
     (``write_isolated``), never at the others' cost."""
     if not settlements:
         return {}
-    tokens = {s.delivery.lease_token for s in settlements}
+    tokens = list({s.delivery.lease_token for s in settlements} - {None})
+    ids = [s.delivery.pk for s in settlements]
     with transaction.atomic():
-        held = set(
-            Delivery.objects.select_for_update()
-            .filter(lease_token__in=tokens, pk__in=[s.delivery.pk for s in settlements])
-            .values_list("pk", flat=True)
-        )
+        held = {pk for (pk,) in _LOCKED_HELD.rows(ids=ids, tokens=tokens)} if tokens else set()
         written = write_isolated(
             settlements, lambda group: _write(group, held), _unstorable, name="delivery"
         )
@@ -167,6 +165,17 @@ def settle_group(settlements: list[Settlement]) -> dict[int, str | None]:
         attempt_observe(settlement)
         results[delivery.pk] = settlement.status
     return results
+
+
+# Compiled once per group size: every settle runs it. Locked in primary key order.
+_LOCKED_HELD = PreparedRead(
+    lambda ids, tokens: (
+        Delivery.objects.select_for_update()
+        .filter(lease_token__in=tokens, pk__in=ids)
+        .order_by("pk")
+        .values_list("pk")
+    )
+)
 
 
 def attempt_observe(settlement: Settlement) -> None:
