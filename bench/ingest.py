@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import Load, http_request  # noqa: E402
+from bench.procfs import cpu_seconds_by_role  # noqa: E402
 from tests.processes import ProcessStack, free_port  # noqa: E402
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
@@ -116,7 +117,10 @@ def main(argv=None) -> int:
 
         run = {"concurrency": args.concurrency, "duration": args.duration}
         bare = Load(port, webhook_builder(port, "/bench/bare/", signed=False)).run(**run)
+        roles = {role: stack.processes[role][0].pid for role in ("web", "worker", "dispatcher")}
+        cpu_before = cpu_seconds_by_role(roles, name)
         ingest = Load(port, webhook_builder(port, path, signed=True)).run(**run)
+        cpu_after = cpu_seconds_by_role(roles, name)
         # How far processing lagged when the load stopped: work left for after the window.
         load_ended = time.monotonic()
         at_end = counts(dsn)
@@ -129,6 +133,14 @@ def main(argv=None) -> int:
         print(Load.line("bare view (202)", bare))
         print(Load.line("webhook ingest", ingest))
         print(f"ratio ingest/bare {ratio:.2f}")
+        # Where the machine's CPU went during the ingest load, per event accepted (the events
+        # processed meanwhile included): the receiver, the cluster, the dispatcher, the database
+        # and the load generator (this process).
+        per_event = {
+            role: (cpu_after[role] - cpu_before[role]) * 1000 / max(1, ingest["ok"])
+            for role in cpu_after
+        }
+        print("cpu ms per event " + "  ".join(f"{k} {v:.2f}" for k, v in per_event.items()))
 
         deadline = time.monotonic() + args.drain_timeout
         while time.monotonic() < deadline:
