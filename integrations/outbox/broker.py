@@ -14,6 +14,7 @@ __all__ = (
     "enqueue_batches",
     "enqueued_until",
     "requeue_unclaimed",
+    "shared_broker",
 )
 
 logger = logging.getLogger(__name__)
@@ -26,15 +27,36 @@ def enqueued_until() -> datetime:
     return timezone.now() + timedelta(seconds=settings.SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)
 
 
+_broker = None
+
+
+def shared_broker():
+    """This process's django-q2 broker client, made on first use. Without one, ``async_task``
+    makes a client per task: for Redis a connection pool of its own, so a new TCP connection
+    (connect, handshake, close) for every task queued, on the API's accept path too."""
+    global _broker
+    if _broker is None:
+        _broker = get_broker()
+    return _broker
+
+
+def _broker_failed() -> None:
+    """Drop the shared client after a failure: the next use makes a fresh one."""
+    global _broker
+    _broker = None
+
+
 def enqueue_batches(*, model, task_path: str, ids: list[int], batch_size: int) -> None:
     """One task per ``batch_size`` ids. If the broker is down, the rows' markers are cleared so
     the dispatcher's next pass queues them: the broker can fail, the rows cannot be lost."""
     name = model._meta.model_name
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
+        options = {"task_name": f"{name}-{batch[0]}+{len(batch)}"}
         try:
-            async_task(task_path, batch, q_options={"task_name": f"{name}-{batch[0]}+{len(batch)}"})
+            async_task(task_path, batch, q_options={**options, "broker": shared_broker()})
         except Exception as exc:
+            _broker_failed()
             logger.warning(
                 "outbox.enqueue_failed model=%s first=%s count=%s error=%s",
                 name,
@@ -47,21 +69,16 @@ def enqueue_batches(*, model, task_path: str, ids: list[int], batch_size: int) -
 
 # --- lost broker messages -------------------------------------------------------------------
 
-_broker = None
-
 
 def broker_waiting() -> int | None:
     """Tasks waiting in the django-q2 broker, not yet taken by a cluster (the ORM and Redis
     brokers both count them: ``queue_size``), or None when the broker cannot tell (down, or a
     broker without a count). Tasks a cluster has taken (prefetched into its local queue, up to
-    ``queue_limit``, or running) are not counted. One broker object per process."""
-    global _broker
+    ``queue_limit``, or running) are not counted. Asks this process's ``shared_broker()``."""
     try:
-        if _broker is None:
-            _broker = get_broker()
-        size = _broker.queue_size()
+        size = shared_broker().queue_size()
     except Exception as exc:
-        _broker = None
+        _broker_failed()
         logger.warning("outbox.broker_size_failed error=%s", exc.__class__.__name__)
         return None
     return None if size is None else int(size)

@@ -343,3 +343,38 @@ def test_broker_waiting_counts_the_tasks_in_the_configured_broker(db, monkeypatc
 
     monkeypatch.setattr(outbox, "_broker", Down())
     assert outbox.broker_waiting() is None
+
+
+def test_tasks_are_queued_through_one_broker_client_per_process(queued, monkeypatch):
+    """django-q2 makes a client per task unless given one (for Redis, a new connection each);
+    after a failure the next task gets a fresh client, and the failed rows go to the relay."""
+    made, pushed = [], []
+
+    class Broker:
+        list_key = "test"
+
+        def __init__(self, fails=False):
+            self.fails = fails
+            made.append(self)
+
+        def enqueue(self, pack):
+            if self.fails:
+                raise ConnectionError("broker unreachable")
+            pushed.append((self, pack))
+
+    monkeypatch.setattr(outbox, "_broker", None)
+    monkeypatch.setattr(outbox, "get_broker", lambda: Broker(fails=not made))
+    # django-q2's async_task pushes to the broker it is given (tests may run tasks inline).
+    monkeypatch.setattr(
+        outbox, "async_task", lambda path, ids, q_options: q_options["broker"].enqueue(ids)
+    )
+    ids = queued[0][:3]
+    Delivery.objects.update(enqueued_until=outbox.enqueued_until())
+
+    outbox.enqueue_batches(model=Delivery, task_path="x.y", ids=ids, batch_size=1)
+    assert len(made) == 2  # the first failed, and was replaced once
+    assert [broker for broker, _ in pushed] == [made[1], made[1]]
+    left_for_relay = Delivery.objects.filter(enqueued_until__isnull=True)
+    assert list(left_for_relay.values_list("pk", flat=True)) == ids[:1]
+    outbox.enqueue_batches(model=Delivery, task_path="x.y", ids=ids, batch_size=3)
+    assert len(made) == 2 and len(pushed) == 3
