@@ -63,7 +63,7 @@ for _ in range(runs):
         Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=timezone.now())
     )
     started = time.perf_counter()
-    relay._owners_waiting(DELIVERIES, due)
+    list(relay._owners_waiting(DELIVERIES, due))
     waiting.append((time.perf_counter() - started) * 1000)
     started = time.perf_counter()
     relayed.append(services.deliveries_relay_due())

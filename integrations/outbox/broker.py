@@ -9,6 +9,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
+from config.prepared import PreparedRead
+
 __all__ = (
     "broker_waiting",
     "enqueue_batches",
@@ -84,6 +86,10 @@ def broker_waiting() -> int | None:
     return None if size is None else int(size)
 
 
+# requeue_unclaimed's first check, by model label.
+_ANY_STALE: dict[str, PreparedRead] = {}
+
+
 def requeue_unclaimed(*, queued, batch_size: int) -> int:
     """Clear the queue marker of rows whose broker message is gone, so that the relay queues
     them again on this pass; returns how many. The dispatcher's relay calls it every pass.
@@ -100,15 +106,25 @@ def requeue_unclaimed(*, queued, batch_size: int) -> int:
     query, never a second send. Other tasks in the broker (other models, probes) only make
     this count more cautious; SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS stays the upper bound.
 
-    Costs one indexed EXISTS per pass while no row is older than the grace period; the broker
-    is asked, and the marked rows counted, only when one is."""
+    Costs one indexed EXISTS per pass (compiled once per model: ``queued`` is the same rows of
+    a model on every pass) while no row is older than the grace period; the broker is asked,
+    and the marked rows counted, only when one is."""
     now = timezone.now()
     timeout = timedelta(seconds=settings.SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)
     grace = timedelta(seconds=settings.SWITCHYARD_ENQUEUE_GRACE_SECONDS)
     marked = queued.filter(enqueued_until__gt=now)
     # Queued before now - grace: its marker was set to (queue time + timeout).
     stale = marked.filter(enqueued_until__lt=now - grace + timeout)
-    if not stale.exists():
+    any_stale = _ANY_STALE.get(queued.model._meta.label)
+    if any_stale is None:
+        any_stale = _ANY_STALE[queued.model._meta.label] = PreparedRead(
+            lambda now, queued_before: (
+                queued.filter(enqueued_until__gt=now, enqueued_until__lt=queued_before)
+                .order_by()
+                .values_list("pk")[:1]
+            )
+        )
+    if not any_stale.rows(now=now, queued_before=now - grace + timeout):
         return 0
     waiting = broker_waiting()
     if waiting is None:

@@ -1,5 +1,6 @@
 """The dispatcher's relay: queue an outbox's due rows on the broker, bounded and in turn."""
 
+from dataclasses import dataclass
 from itertools import zip_longest
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from config.prepared import PreparedRead
 from integrations.outbox.broker import enqueued_until, requeue_unclaimed
 from integrations.outbox.outbox import Outbox
 
@@ -14,6 +16,7 @@ __all__ = ("relay_due",)
 
 # With ``fair_by``, a pass serves at most this many owners, those waiting longest first.
 OWNERS_PER_PASS = 100
+PICKED_FIELDS = ("pk", "attempts", "attempt_limit")
 
 
 def relay_due(outbox: Outbox) -> int:
@@ -30,17 +33,15 @@ def relay_due(outbox: Outbox) -> int:
     the next pass instead of trickling out as tasks of one or two ids."""
     requeue_unclaimed(queued=outbox.waiting_rows(), batch_size=outbox.batch())
     now = timezone.now()
-    queued = Q(status__in=outbox.waiting, enqueued_until__gt=now)
-    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - outbox.model.objects.filter(queued).count()
-    due = outbox.waiting_rows().filter(
-        Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now), next_attempt_at__lte=now
-    )
-    quota = _owner_quotas(outbox, due, queued, now) if outbox.fair_by else None
+    reads = _reads(outbox)
+    queued = sum(n for _, n in reads.queued.rows(now=now))
+    room = settings.SWITCHYARD_RELAY_MAX_QUEUED - queued
+    quota = _owner_quotas(outbox, now) if outbox.fair_by else None
     relayed = 0
     while room > 0 and quota != {}:
         limit = min(room, settings.SWITCHYARD_RELAY_BATCH)
         with transaction.atomic():
-            picked = _pick(outbox, due, limit, quota)
+            picked = _pick(outbox, now, limit, quota)
             ids = [pk for pk, used, allowed, _ in picked if used < allowed]
             if exhausted := [pk for pk, used, allowed, _ in picked if used >= allowed]:
                 outbox.dead_letter_exhausted(exhausted)
@@ -58,49 +59,119 @@ def relay_due(outbox: Outbox) -> int:
     return relayed
 
 
-def _pick(outbox: Outbox, due, limit: int, quota: dict | None) -> list[tuple]:
+def _due(outbox: Outbox, now):
+    """Rows due by ``now`` that no broker message carries (never queued, or marked so long ago
+    that the marker ran out)."""
+    return outbox.waiting_rows().filter(
+        Q(enqueued_until__isnull=True) | Q(enqueued_until__lt=now), next_attempt_at__lte=now
+    )
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """A pass's reads of one outbox, compiled once per process (a pass runs every fraction of a
+    second, and compiling them cost more than running them). Values ``now``; ``owner``;
+    ``status``; ``limit``, a literal."""
+
+    queued: PreparedRead  # rows marked queued, by status
+    busy: PreparedRead  # rows queued or under a live lease, by owner
+    owners: PreparedRead  # owners with due rows, those waiting longest first
+    oldest_of_status: PreparedRead  # the oldest due rows of a status, locked
+    oldest_of_owner: PreparedRead  # the oldest due rows of an owner, locked
+
+
+_reads_by_outbox: dict[str, _Reads] = {}
+
+
+def _reads(outbox: Outbox) -> _Reads:
+    reads = _reads_by_outbox.get(outbox.name)
+    if reads is None:
+        reads = _reads_by_outbox[outbox.name] = _compiled_reads(outbox)
+    return reads
+
+
+def _compiled_reads(outbox: Outbox) -> _Reads:
+    model, owner = outbox.model, outbox.fair_by or "pk"
+
+    def queued(now):
+        return Q(status__in=outbox.waiting, enqueued_until__gt=now)
+
+    def oldest(now):
+        return _due(outbox, now).order_by("next_attempt_at").select_for_update(skip_locked=True)
+
+    return _Reads(
+        queued=PreparedRead(
+            lambda now: (
+                model.objects.filter(queued(now))
+                .order_by()
+                .values_list("status")
+                .annotate(n=Count("pk"))
+            )
+        ),
+        busy=PreparedRead(
+            lambda now: (
+                model.objects.filter(queued(now) | Q(status=outbox.claimed, lease_until__gt=now))
+                .order_by()
+                .values_list(owner)
+                .annotate(n=Count("pk"))
+            )
+        ),
+        owners=PreparedRead(lambda now: _owners_waiting(outbox, _due(outbox, now))),
+        oldest_of_status=PreparedRead(
+            lambda now, status, limit: (
+                oldest(now)
+                .filter(status=status)
+                .values_list(*PICKED_FIELDS, owner, "next_attempt_at")[:limit]
+            ),
+            literals=("limit",),
+        ),
+        oldest_of_owner=PreparedRead(
+            lambda now, owner_id, limit: (
+                oldest(now).filter(**{owner: owner_id}).values_list(*PICKED_FIELDS, owner)[:limit]
+            ),
+            literals=("limit",),
+        ),
+    )
+
+
+def _pick(outbox: Outbox, now, limit: int, quota: dict | None) -> list[tuple]:
     """Up to ``limit`` due rows as (pk, attempts, attempt_limit, owner), locked: the oldest
     first, or with quotas each owner's oldest in turn."""
-    fields = ("pk", "attempts", "attempt_limit", outbox.fair_by or "pk", "next_attempt_at")
-    oldest = due.order_by("next_attempt_at").select_for_update(skip_locked=True)
+    reads = _reads(outbox)
     if quota is None:
         # One ordered index range per status, merged here: an IN over several statuses would
         # make the database sort every due row to find the oldest few.
         rows = [
             row
             for status in outbox.waiting
-            for row in oldest.filter(status=status).values_list(*fields)[:limit]
+            for row in reads.oldest_of_status.rows(now=now, status=status, limit=limit)
         ]
         return [row[:4] for row in sorted(rows, key=lambda row: row[4])[:limit]]
     groups = [
-        list(oldest.filter(**{outbox.fair_by: owner}).values_list(*fields[:4])[: min(left, limit)])
+        reads.oldest_of_owner.rows(now=now, owner_id=owner, limit=min(left, limit))
         for owner, left in quota.items()
     ]
     return [row for turn in zip_longest(*groups) for row in turn if row][:limit]
 
 
-def _owner_quotas(outbox: Outbox, due, queued: Q, now) -> dict:
+def _owner_quotas(outbox: Outbox, now) -> dict:
     """How many more rows each owner waiting longest may have queued on this pass.
 
     Claimed rows count while their lease runs: the index range of live leases holds only the
     rows settled within the last lease period, whereas every claimed row settled since the
     table was last vacuumed stays in the range of all claimed ones (and is read on every pass
     until then). A row whose lease expired is about to be recovered anyway."""
-    busy = dict(
-        outbox.model.objects.filter(queued | Q(status=outbox.claimed, lease_until__gt=now))
-        .order_by()
-        .values_list(outbox.fair_by)
-        .annotate(n=Count("pk"))
-    )
+    reads = _reads(outbox)
+    busy = dict(reads.busy.rows(now=now))
     cap = settings.SWITCHYARD_CUSTOMER_MAX_IN_FLIGHT
     return {
         owner: cap - busy.get(owner, 0)
-        for owner in _owners_waiting(outbox, due)
+        for (owner,) in reads.owners.rows(now=now)
         if busy.get(owner, 0) < cap
     }
 
 
-def _owners_waiting(outbox: Outbox, due) -> list[int]:
+def _owners_waiting(outbox: Outbox, due):
     """Owners with due rows, those waiting longest first. One index probe per owner (e.g.
     ``delivery_customer_due``) rather than grouping every due row: a pass costs the same with a
     backlog of a thousand rows or a million."""
@@ -110,9 +181,9 @@ def _owners_waiting(outbox: Outbox, due) -> list[int]:
         .order_by("next_attempt_at")
         .values("next_attempt_at")
     )
-    return list(
+    return (
         owner_model.objects.annotate(first=Subquery(first_due[:1]))
         .filter(first__isnull=False)
         .order_by("first")
-        .values_list("pk", flat=True)[:OWNERS_PER_PASS]
+        .values_list("pk")[:OWNERS_PER_PASS]
     )

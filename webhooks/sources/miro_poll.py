@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_q.tasks import async_task
 
+from config.prepared import PreparedRead
 from credentials.services import CredentialNotConfigured, credential_resolve
 from integrations import egress
 from integrations.deliveries.prepare import PreparedCall
@@ -63,19 +64,24 @@ class PollResult:
     error: str = ""
 
 
-def miro_polls_start_due() -> int:
-    """Dispatcher step: queue a poll of each board that is due and not being polled."""
-    now = timezone.now()
-    due = list(
+# The dispatcher asks on every pass (a fraction of a second), mostly to find none: compiled once.
+_DUE = PreparedRead(
+    lambda now: (
         WebhookEndpoint.objects.filter(
             source=EndpointSource.MIRO_POLL, active=True, customer__active=True
         )
         .filter(Q(source_due_at__isnull=True) | Q(source_due_at__lte=now))
         .filter(Q(source_lease_until__isnull=True) | Q(source_lease_until__lt=now))
-        .values_list("pk", flat=True)[:START_BATCH]
+        .values_list("pk")[:START_BATCH]
     )
+)
+
+
+def miro_polls_start_due() -> int:
+    """Dispatcher step: queue a poll of each board that is due and not being polled."""
+    now = timezone.now()
     started = 0
-    for pk in due:
+    for (pk,) in _DUE.rows(now=now):
         if _claim(pk, now):
             async_task("webhooks.tasks.miro_board_poll", pk, q_options={"task_name": "miro_poll"})
             started += 1

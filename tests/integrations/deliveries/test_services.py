@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from config.api.problems import ProblemConflict
+from config.prepared import PreparedRead
 from customers.services import api_key_create
 from integrations.deliveries import services
 from integrations.deliveries.services import accept, upkeep
@@ -394,6 +395,28 @@ def test_relay_queues_due_work_once(trello_credential, settings):
     )
     assert services.deliveries_relay_due() == 1
     assert Delivery.objects.get(pk=queued_marker.pk).status == Status.SUCCEEDED
+
+
+def test_relay_passes_reuse_their_compiled_statements(acme, settings, monkeypatch):
+    """The dispatcher runs a pass every fraction of a second: after the first of a shape, a
+    pass compiles nothing, whatever the time (a value, not part of the statement)."""
+    settings.SWITCHYARD_RELAY_BATCH = 2
+    enqueued = []
+    monkeypatch.setattr(Outbox, "enqueue", lambda _self, ids: enqueued.extend(ids))
+    for n in range(4):
+        create(input={"card_id": CARD, "list_id": f"{n:024x}"})
+    Delivery.objects.update(enqueued_until=None)
+    assert services.deliveries_relay_due() == 4  # two picks of two: both shapes compiled
+    compiled = []
+    original = PreparedRead._compile
+    monkeypatch.setattr(
+        PreparedRead, "_compile", lambda self, *args: compiled.append(1) or original(self, *args)
+    )
+    Delivery.objects.update(enqueued_until=timezone.now() - timedelta(seconds=1))
+    assert services.deliveries_relay_due() == 4
+    assert services.deliveries_relay_due() == 0  # an idle pass
+    assert compiled == []
+    assert sorted(enqueued) == sorted([*Delivery.objects.values_list("pk", flat=True)] * 2)
 
 
 def test_relay_respects_the_broker_backlog_limit(acme, settings, monkeypatch):
