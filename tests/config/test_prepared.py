@@ -19,6 +19,7 @@ from integrations.deliveries.models import Delivery
 from integrations.models import Integration
 from integrations.selectors import customer_with_active_integration
 from integrations.services import integration_create
+from tests.compiled import compiles
 
 pytestmark = pytest.mark.django_db
 
@@ -55,14 +56,7 @@ def test_values_come_back_through_the_orms_converters(acme):
 
 def test_one_statement_serves_every_value(acme, globex, monkeypatch):
     read = PreparedRead(lambda slug: Customer.objects.filter(slug=slug))
-    compiled = []
-    original = PreparedRead._compile
-
-    def counting(self, *args):
-        compiled.append(args)
-        return original(self, *args)
-
-    monkeypatch.setattr(PreparedRead, "_compile", counting)
+    compiled = compiles(monkeypatch, PreparedRead)
     assert [c.pk for c in read.objects(slug="acme")] == [acme.pk]
     assert [c.pk for c in read.objects(slug="globex")] == [globex.pk]
     assert len(compiled) == 1
@@ -166,18 +160,6 @@ def _delivery(customer, **fields) -> Delivery:
     )
 
 
-def _compiles(monkeypatch, cls) -> list:
-    compiled = []
-    original = cls._compile
-
-    def counting(self, *args):
-        compiled.append(args)
-        return original(self, *args)
-
-    monkeypatch.setattr(cls, "_compile", counting)
-    return compiled
-
-
 def test_uuids_times_and_lists_are_values_as_the_orm_prepares_them(acme, globex, monkeypatch):
     """A lease token (a native UUID on PostgreSQL, hex text on SQLite), a time (adapted by the
     backend) and a list of ids (one statement per length) find the rows the ORM finds."""
@@ -191,7 +173,7 @@ def test_uuids_times_and_lists_are_values_as_the_orm_prepares_them(acme, globex,
             .values_list("pk", flat=True)
         )
     )
-    compiled = _compiles(monkeypatch, PreparedRead)
+    compiled = compiles(monkeypatch, PreparedRead)
     ids = [row.pk for row in rows]
     for values in (
         {"ids": ids, "token": token, "before": timezone.now()},
@@ -248,7 +230,7 @@ def test_an_update_writes_what_the_orms_update_writes(acme, monkeypatch):
             },
         )
     )
-    compiled = _compiles(monkeypatch, PreparedUpdate)
+    compiled = compiles(monkeypatch, PreparedUpdate)
     token, until = uuid.uuid4(), timezone.now() + timedelta(seconds=30)
     prepared_ids, orm_ids = [d.pk for d in twins[0]], [d.pk for d in twins[1]]
     assert claim.run(ids=prepared_ids, token=token, until=until) == 3

@@ -14,6 +14,7 @@ from integrations.deliveries.services import accept, upkeep
 from integrations.models import Delivery, DeliveryAttempt
 from integrations.outbox import Outbox
 from integrations.outbox import broker as outbox
+from tests.compiled import compiles
 from tests.integrations.deliveries.conftest import CARD, CARD_URL, LIST, TRELLO_KEY, TRELLO_TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -397,21 +398,24 @@ def test_relay_queues_due_work_once(trello_credential, settings):
     assert Delivery.objects.get(pk=queued_marker.pk).status == Status.SUCCEEDED
 
 
+def _due_for_the_relay(monkeypatch, count: int) -> list[int]:
+    """``count`` due deliveries no broker message carries; returns the list of ids the relay
+    queues (not sent)."""
+    enqueued = []
+    monkeypatch.setattr(Outbox, "enqueue", lambda _self, ids: enqueued.extend(ids))
+    for n in range(count):
+        create(input={"card_id": CARD, "list_id": f"{n:024x}"})
+    Delivery.objects.update(enqueued_until=None)
+    return enqueued
+
+
 def test_relay_passes_reuse_their_compiled_statements(acme, settings, monkeypatch):
     """The dispatcher runs a pass every fraction of a second: after the first of a shape, a
     pass compiles nothing, whatever the time (a value, not part of the statement)."""
     settings.SWITCHYARD_RELAY_BATCH = 2
-    enqueued = []
-    monkeypatch.setattr(Outbox, "enqueue", lambda _self, ids: enqueued.extend(ids))
-    for n in range(4):
-        create(input={"card_id": CARD, "list_id": f"{n:024x}"})
-    Delivery.objects.update(enqueued_until=None)
+    enqueued = _due_for_the_relay(monkeypatch, 4)
     assert services.deliveries_relay_due() == 4  # two picks of two: both shapes compiled
-    compiled = []
-    original = PreparedRead._compile
-    monkeypatch.setattr(
-        PreparedRead, "_compile", lambda self, *args: compiled.append(1) or original(self, *args)
-    )
+    compiled = compiles(monkeypatch, PreparedRead)
     Delivery.objects.update(enqueued_until=timezone.now() - timedelta(seconds=1))
     assert services.deliveries_relay_due() == 4
     assert services.deliveries_relay_due() == 0  # an idle pass
@@ -422,11 +426,7 @@ def test_relay_passes_reuse_their_compiled_statements(acme, settings, monkeypatc
 def test_relay_respects_the_broker_backlog_limit(acme, settings, monkeypatch):
     settings.SWITCHYARD_RELAY_MAX_QUEUED = 3
     settings.SWITCHYARD_RELAY_BATCH = 2
-    enqueued = []
-    monkeypatch.setattr(Outbox, "enqueue", lambda _self, ids: enqueued.extend(ids))
-    for n in range(5):
-        create(input={"card_id": CARD, "list_id": f"{n:024x}"})
-    Delivery.objects.update(enqueued_until=None)
+    enqueued = _due_for_the_relay(monkeypatch, 5)
     assert services.deliveries_relay_due() == 3
     assert len(enqueued) == 3
 
