@@ -51,7 +51,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.procfs import PeakRss, cpu_seconds_by_role  # noqa: E402
+from bench.procfs import PeakRss, cpu_ms_each, cpu_seconds_by_role  # noqa: E402
 from bench.throwaway import TOKEN, Platform  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
@@ -249,7 +249,7 @@ class Bench(Platform):
         rows, received, succeeded = self.outcome()
         latencies = [received[key] - created for key, created, _, _ in rows]
         first_accepted = min(created for _, created, _, _ in rows)
-        cpu_ms = {role: (cpu_after[role] - cpu_before[role]) * 1000 / self.n for role in cpu_after}
+        cpu_ms = cpu_ms_each(cpu_before, cpu_after, self.n)
         cpu_total = sum(cpu_ms.values())
         return {
             "stream_succeeded": succeeded,

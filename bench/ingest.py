@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import Load, http_request  # noqa: E402
-from bench.procfs import cpu_seconds_by_role  # noqa: E402
+from bench.procfs import cpu_ms_each, cpu_seconds_by_role  # noqa: E402
 from tests.processes import ProcessStack, free_port  # noqa: E402
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
@@ -136,10 +136,7 @@ def main(argv=None) -> int:
         # Where the machine's CPU went during the ingest load, per event accepted (the events
         # processed meanwhile included): the receiver, the cluster, the dispatcher, the database
         # and the load generator (this process).
-        per_event = {
-            role: (cpu_after[role] - cpu_before[role]) * 1000 / max(1, ingest["ok"])
-            for role in cpu_after
-        }
+        per_event = cpu_ms_each(cpu_before, cpu_after, ingest["ok"])
         print("cpu ms per event " + "  ".join(f"{k} {v:.2f}" for k, v in per_event.items()))
 
         deadline = time.monotonic() + args.drain_timeout

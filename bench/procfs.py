@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ("PeakRss", "cpu_seconds_by_role", "tree_rss_bytes")
+__all__ = ("PeakRss", "cpu_ms_each", "cpu_seconds_by_role", "tree_rss_bytes")
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
@@ -78,6 +78,12 @@ def cpu_seconds_by_role(roles: dict[str, int], database: str | None = None) -> d
     own = resource.getrusage(resource.RUSAGE_SELF)
     used["client"] = own.ru_utime + own.ru_stime
     return used
+
+
+def cpu_ms_each(before: dict[str, float], after: dict[str, float], count: int) -> dict:
+    """Milliseconds of CPU each role spent per unit of work (``count`` of them) between two
+    ``cpu_seconds_by_role`` readings."""
+    return {role: (after[role] - before[role]) * 1000 / max(1, count) for role in after}
 
 
 class PeakRss:

@@ -3,14 +3,20 @@
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.db.models import NOT_PROVIDED, Model, QuerySet, signals
 
-__all__ = ("insert_many", "insert_one", "one_or_none", "update_fields_many")
+__all__ = (
+    "default_connection",
+    "insert_many",
+    "insert_one",
+    "one_or_none",
+    "update_fields_many",
+)
 
 # INSERT statements built on first use: insert_one's by (model label, database alias, columns
 # left out, conditions, quiet_conflict); insert_many's by (model label, database alias, "many").
 _insert_statements: dict[tuple, str] = {}
 
 
-def _database():
+def default_connection():
     """The default database's wrapper itself: ``django.db.connection`` is a proxy that looks the
     connection up on every attribute, and preparing a row's values reads it a few dozen times."""
     return connections[DEFAULT_DB_ALIAS]
@@ -64,7 +70,7 @@ def insert_one(
     ``quiet_conflict``: a row that a unique constraint refuses is skipped by the database (``ON
     CONFLICT DO NOTHING``, no error in the server's log) and IntegrityError raised all the same:
     for an insert that doubles as the lookup of a key a client may send again."""
-    model, meta, db = type(obj), obj._meta, _database()
+    model, meta, db = type(obj), obj._meta, default_connection()
     only_if = {name: c for name, c in (only_if or {}).items() if getattr(obj, name) is not None}
     if signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model):
         _orm_insert(obj, only_if)
@@ -114,7 +120,7 @@ def insert_one(
 def _decided_apart(obj: Model, only_if: dict[str, tuple[str, list]]) -> dict:
     """Decides ``insert_one``'s conditions by a SELECT each, before the INSERT: none is left."""
     for name, (condition, params) in only_if.items():
-        with _database().cursor() as cursor:
+        with default_connection().cursor() as cursor:
             cursor.execute(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END", params)
             if not cursor.fetchone()[0]:
                 setattr(obj, name, None)
@@ -134,7 +140,7 @@ def insert_many(objects: list[Model]) -> None:
     statement itself. A value that is an expression leaves the rows to ``bulk_create``."""
     if not objects:
         return
-    db, meta = _database(), objects[0]._meta
+    db, meta = default_connection(), objects[0]._meta
     fields = [field for field in meta.concrete_fields if field is not meta.pk]
     rows = []
     for obj in objects:
@@ -160,7 +166,7 @@ def update_fields_many(objects: list[Model], field_names: list[str]) -> None:
     costs more CPU than the statement itself on a worker's hot path. Locking is the caller's."""
     if not objects:
         return
-    db, meta = _database(), objects[0]._meta
+    db, meta = default_connection(), objects[0]._meta
     fields = [meta.get_field(name) for name in field_names]
     quote = db.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)

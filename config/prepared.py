@@ -21,20 +21,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 from django.db.models import Model, QuerySet, sql
 from django.db.models.query import get_related_populators
+
+from config.db import default_connection
 
 __all__ = ("PreparedRead", "PreparedUpdate")
 
 _markers = count(2**62)
 _MARKER_TIME = datetime(2999, 1, 1, tzinfo=UTC)
-
-
-def _database():
-    """The default database's wrapper itself (``django.db.connection`` is a proxy that looks the
-    connection up on every attribute)."""
-    return connections[DEFAULT_DB_ALIAS]
 
 
 def _stand_in(name: str, value):
@@ -90,7 +86,7 @@ class _Prepared:
 
     def sql(self, **values) -> tuple[str, list]:
         """The statement and its parameters, to nest in another (``insert_one``'s ``only_if``)."""
-        compiled = self._compiled_for(_database(), values)
+        compiled = self._compiled_for(default_connection(), values)
         return compiled[0], _params(compiled[1], values)
 
     def _compiled_for(self, db, values: dict) -> tuple:
@@ -151,7 +147,7 @@ class PreparedRead(_Prepared):
         (model, init, populators), rows = self._run(values)
         if init is None:
             raise TypeError("objects() needs a query that selects whole rows of one model.")
-        alias, start, end = _database().alias, *init[0]
+        alias, start, end = default_connection().alias, *init[0]
         found = []
         for row in rows:
             obj = model.from_db(alias, init[1], row[start:end])
@@ -176,7 +172,7 @@ class PreparedRead(_Prepared):
         return statement, slots, compiler.get_converters([c for c, _, _ in selected]), shape
 
     def _run(self, values: dict) -> tuple[tuple, list[list]]:
-        db = _database()
+        db = default_connection()
         statement, slots, converters, shape = self._compiled_for(db, values)
         with db.cursor() as cursor:
             cursor.execute(statement, _params(slots, values))
@@ -191,7 +187,7 @@ class PreparedUpdate(_Prepared):
     ``queryset.update(**changes)`` would run. ``run()`` returns the rows updated."""
 
     def run(self, **values) -> int:
-        db = _database()
+        db = default_connection()
         statement, slots, _ = self._compiled_for(db, values)
         with transaction.mark_for_rollback_on_error(using=db.alias), db.cursor() as cursor:
             cursor.execute(statement, _params(slots, values))

@@ -54,9 +54,9 @@ def enqueue_batches(*, model, task_path: str, ids: list[int], batch_size: int) -
     name = model._meta.model_name
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
-        options = {"task_name": f"{name}-{batch[0]}+{len(batch)}"}
+        options = {"task_name": f"{name}-{batch[0]}+{len(batch)}", "broker": shared_broker()}
         try:
-            async_task(task_path, batch, q_options={**options, "broker": shared_broker()})
+            async_task(task_path, batch, q_options=options)
         except Exception as exc:
             _broker_failed()
             logger.warning(
@@ -86,15 +86,26 @@ def broker_waiting() -> int | None:
     return None if size is None else int(size)
 
 
-# requeue_unclaimed's first check, by model label.
-_ANY_STALE: dict[str, PreparedRead] = {}
+# requeue_unclaimed's first check, by (model label, waiting statuses).
+_ANY_STALE: dict[tuple, PreparedRead] = {}
 
 
-def requeue_unclaimed(*, queued, batch_size: int) -> int:
+def _marked(queued, now):
+    """Rows marked queued: their broker message may still be on its way."""
+    return queued.filter(enqueued_until__gt=now)
+
+
+def _stale(queued, now, queued_before):
+    """Marked rows queued before ``queued_before``: their marker was set to (queue time +
+    SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)."""
+    return _marked(queued, now).filter(enqueued_until__lt=queued_before)
+
+
+def requeue_unclaimed(*, model, statuses: tuple[str, ...], batch_size: int) -> int:
     """Clear the queue marker of rows whose broker message is gone, so that the relay queues
     them again on this pass; returns how many. The dispatcher's relay calls it every pass.
 
-    ``queued``: the model's rows waiting for a worker (e.g. pending deliveries); among them,
+    ``model``'s rows in ``statuses`` wait for a worker (e.g. pending deliveries); among them,
     those marked queued (``enqueued_until`` in the future) are counted against the broker. The
     broker hands tasks out first in, first out (Redis's list does; the ORM broker's unordered
     scan near enough), and its ``broker_waiting()`` tasks carry at most
@@ -106,39 +117,38 @@ def requeue_unclaimed(*, queued, batch_size: int) -> int:
     query, never a second send. Other tasks in the broker (other models, probes) only make
     this count more cautious; SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS stays the upper bound.
 
-    Costs one indexed EXISTS per pass (compiled once per model: ``queued`` is the same rows of
-    a model on every pass) while no row is older than the grace period; the broker is asked,
-    and the marked rows counted, only when one is."""
+    Costs one indexed EXISTS per pass (compiled once) while no row is older than the grace
+    period; the broker is asked, and the marked rows counted, only when one is."""
     now = timezone.now()
     timeout = timedelta(seconds=settings.SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)
-    grace = timedelta(seconds=settings.SWITCHYARD_ENQUEUE_GRACE_SECONDS)
-    marked = queued.filter(enqueued_until__gt=now)
-    # Queued before now - grace: its marker was set to (queue time + timeout).
-    stale = marked.filter(enqueued_until__lt=now - grace + timeout)
-    any_stale = _ANY_STALE.get(queued.model._meta.label)
+    queued_before = now - timedelta(seconds=settings.SWITCHYARD_ENQUEUE_GRACE_SECONDS) + timeout
+    key = (model._meta.label, tuple(statuses))
+    any_stale = _ANY_STALE.get(key)
     if any_stale is None:
-        any_stale = _ANY_STALE[queued.model._meta.label] = PreparedRead(
+        any_stale = _ANY_STALE[key] = PreparedRead(
             lambda now, queued_before: (
-                queued.filter(enqueued_until__gt=now, enqueued_until__lt=queued_before)
+                _stale(model.objects.filter(status__in=statuses), now, queued_before)
                 .order_by()
                 .values_list("pk")[:1]
             )
         )
-    if not any_stale.rows(now=now, queued_before=now - grace + timeout):
+    if not any_stale.rows(now=now, queued_before=queued_before):
         return 0
+    queued = model.objects.filter(status__in=statuses)
     waiting = broker_waiting()
     if waiting is None:
         return 0
-    uncovered = marked.count() - waiting * batch_size
+    uncovered = _marked(queued, now).count() - waiting * batch_size
     if uncovered <= 0:
         return 0
+    stale = _stale(queued, now, queued_before)
     ids = list(stale.order_by("enqueued_until").values_list("pk", flat=True)[:uncovered])
     # Conditional: a row claimed or queued again meanwhile no longer matches.
     cleared = stale.filter(pk__in=ids).update(enqueued_until=None)
     if cleared:
         logger.info(
             "outbox.requeued_unclaimed model=%s count=%s broker_waiting=%s",
-            queued.model._meta.model_name,
+            model._meta.model_name,
             cleared,
             waiting,
         )

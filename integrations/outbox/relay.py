@@ -31,7 +31,7 @@ def relay_due(outbox: Outbox) -> int:
     cluster) are queued again first (``requeue_unclaimed``), not after the enqueue timeout.
     Only what is due when the pass begins is taken: rows arriving meanwhile travel together on
     the next pass instead of trickling out as tasks of one or two ids."""
-    requeue_unclaimed(queued=outbox.waiting_rows(), batch_size=outbox.batch())
+    requeue_unclaimed(model=outbox.model, statuses=outbox.waiting, batch_size=outbox.batch())
     now = timezone.now()
     reads = _reads(outbox)
     queued = sum(n for _, n in reads.queued.rows(now=now))
@@ -70,8 +70,8 @@ def _due(outbox: Outbox, now):
 @dataclass(frozen=True)
 class _Reads:
     """A pass's reads of one outbox, compiled once per process (a pass runs every fraction of a
-    second, and compiling them cost more than running them). Values ``now``; ``owner``;
-    ``status``; ``limit``, a literal."""
+    second, and compiling them cost more than running them). Values ``now``, ``status``,
+    ``owner_id``; ``limit`` is a literal."""
 
     queued: PreparedRead  # rows marked queued, by status
     busy: PreparedRead  # rows queued or under a live lease, by owner
