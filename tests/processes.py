@@ -4,6 +4,7 @@ Each process's output goes to a file so a failing test can show it, and every pr
 with SIGTERM (then SIGKILL) when the stack closes."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,10 +19,25 @@ ROOT = Path(__file__).resolve().parents[1]
 __all__ = ("ROOT", "ProcessStack", "free_port")
 
 
+# Below the kernel's ephemeral range (32768 up on Linux), so no outgoing connection of a process
+# still starting can take the port between this check and the server's bind.
+_LISTEN_PORTS = range(20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on, never the same one twice in a test run."""
+    for port in random.sample(_LISTEN_PORTS, 200):
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_LISTEN_PORTS}")
 
 
 class ProcessStack:

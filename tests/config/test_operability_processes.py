@@ -77,8 +77,26 @@ def test_every_line_is_json_and_the_attempt_names_delivery_and_request(
             ]
 
         stack.wait_for(attempted, what="the attempt's log line", timeout=30)
-        worker_metrics = _samples(worker_port)
-        dispatcher_metrics = _samples(dispatcher_port)
+        # Each process serves its metrics once it has started and records them after it logs, so
+        # the scrape waits for what it checks rather than racing a slow start.
+        ok = (("outcome", "success"), ("provider", "trello"))
+        _scraped_when_counted(
+            stack,
+            worker_port,
+            ("switchyard_delivery_attempts_total", ok),
+            ("switchyard_delivery_attempt_duration_seconds_count", ok),
+            ("switchyard_delivery_latency_seconds_count", (("provider", "trello"),)),
+            what="the worker's metrics",
+        )
+        _scraped_when_counted(
+            stack,
+            dispatcher_port,
+            (
+                "switchyard_dispatch_step_duration_seconds_count",
+                (("step", "relay_due_deliveries"),),
+            ),
+            what="the dispatcher's metrics",
+        )
     finally:
         session.close()
         stack.stop()
@@ -97,13 +115,17 @@ def test_every_line_is_json_and_the_attempt_names_delivery_and_request(
     assert any(x["event"] == "dispatch.started" for x in dispatcher)
     for lines in (web, dispatcher):
         assert all({"timestamp", "level", "logger", "event"} <= set(x) for x in lines)
-    ok = (("outcome", "success"), ("provider", "trello"))
-    assert worker_metrics[("switchyard_delivery_attempts_total", ok)] >= 1
-    assert worker_metrics[("switchyard_delivery_attempt_duration_seconds_count", ok)] >= 1
-    latency = ("switchyard_delivery_latency_seconds_count", (("provider", "trello"),))
-    assert worker_metrics[latency] >= 1
-    relay = ("switchyard_dispatch_step_duration_seconds_count", (("step", "relay_due_deliveries"),))
-    assert dispatcher_metrics[relay] >= 1
+
+
+def _scraped_when_counted(stack: ProcessStack, port: int, *wanted: tuple, what: str) -> None:
+    """Scrape ``port`` until every ``(name, labels)`` in ``wanted`` has counted at least once;
+    the stack's timeout, with every process's log, if that never happens."""
+
+    def counted() -> bool:
+        samples = _samples(port)
+        return all(samples.get(key, 0) >= 1 for key in wanted)
+
+    stack.wait_for(counted, what=f"{what}: {[name for name, _ in wanted]}", timeout=30)
 
 
 def _samples(port: int) -> dict[tuple, float]:
