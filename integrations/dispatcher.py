@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import structlog
 from django.conf import settings
 from django.db import close_old_connections
-from django_q.tasks import async_task
 
 from config.metrics_recorded import DISPATCH_STEP_DURATION
 from config.shutdown import StopRequest
 from integrations.heartbeats import heartbeat_record
+from integrations.outbox import task_enqueue
 
 __all__ = (
     "Dispatcher",
@@ -60,7 +60,7 @@ def default_steps() -> list[PeriodicStep]:
 def workers_probe() -> None:
     """The dispatcher's heartbeat, and a task whose run is each worker's."""
     heartbeat_record(role="dispatcher")
-    async_task("integrations.tasks.worker_heartbeat", q_options={"task_name": "worker_heartbeat"})
+    task_enqueue("integrations.tasks.worker_heartbeat", task_name="worker_heartbeat")
 
 
 def heartbeat_seconds() -> float:

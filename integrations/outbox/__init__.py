@@ -7,6 +7,7 @@ from integrations.outbox.broker import (
     enqueue_batches,
     enqueued_until,
     requeue_unclaimed,
+    task_enqueue,
 )
 from integrations.outbox.lease import LeaseHeartbeat
 from integrations.outbox.outbox import EXHAUSTED_REASON, Outbox, recovery_seconds
@@ -23,6 +24,7 @@ __all__ = (
     "recovery_seconds",
     "relay_due",
     "requeue_unclaimed",
+    "task_enqueue",
     "transaction_spoilt",
     "write_isolated",
 )

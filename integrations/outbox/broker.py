@@ -17,6 +17,7 @@ __all__ = (
     "enqueued_until",
     "requeue_unclaimed",
     "shared_broker",
+    "task_enqueue",
 )
 
 logger = logging.getLogger(__name__)
@@ -48,17 +49,25 @@ def _broker_failed() -> None:
     _broker = None
 
 
+def task_enqueue(task_path: str, *args, task_name: str) -> None:
+    """Queue one django-q2 task through this process's ``shared_broker()``. A failure drops the
+    client (the next task makes a fresh one) and is raised: the caller knows what to undo."""
+    try:
+        async_task(task_path, *args, q_options={"task_name": task_name, "broker": shared_broker()})
+    except Exception:
+        _broker_failed()
+        raise
+
+
 def enqueue_batches(*, model, task_path: str, ids: list[int], batch_size: int) -> None:
     """One task per ``batch_size`` ids. If the broker is down, the rows' markers are cleared so
     the dispatcher's next pass queues them: the broker can fail, the rows cannot be lost."""
     name = model._meta.model_name
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
-        options = {"task_name": f"{name}-{batch[0]}+{len(batch)}", "broker": shared_broker()}
         try:
-            async_task(task_path, batch, q_options=options)
+            task_enqueue(task_path, batch, task_name=f"{name}-{batch[0]}+{len(batch)}")
         except Exception as exc:
-            _broker_failed()
             logger.warning(
                 "outbox.enqueue_failed model=%s first=%s count=%s error=%s",
                 name,

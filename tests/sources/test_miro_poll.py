@@ -10,6 +10,7 @@ import requests
 from django.utils import timezone
 
 from credentials.services import credential_create
+from integrations.outbox import broker as outbox_broker
 from integrations.services import integration_create
 from webhooks.models import InboundEvent, PolledItem, WebhookEndpoint
 from webhooks.services import endpoint_source_create, inbound_events_process
@@ -244,10 +245,14 @@ def test_a_429_from_miro_reschedules_the_poll(endpoint, board, fake_provider):
 def test_the_dispatcher_step_queues_each_due_board_once(endpoint, monkeypatch):
     ep = endpoint()
     queued = []
-    monkeypatch.setattr(miro_poll, "async_task", lambda *args, **kw: queued.append(args))
+    monkeypatch.setattr(
+        outbox_broker, "async_task", lambda *args, q_options: queued.append((args, q_options))
+    )
     assert miro_polls_start_due() == 1
     assert miro_polls_start_due() == 0  # leased while its poll runs
-    assert queued == [("webhooks.tasks.miro_board_poll", ep.pk)]
+    [(args, options)] = queued
+    assert args == ("webhooks.tasks.miro_board_poll", ep.pk)
+    assert options["broker"] is outbox_broker.shared_broker()  # no client made per poll
 
 
 def test_polled_endpoints_take_no_webhooks(endpoint, client):

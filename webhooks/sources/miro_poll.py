@@ -27,7 +27,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django_q.tasks import async_task
 
 from config.prepared import PreparedRead
 from credentials.services import CredentialNotConfigured, credential_resolve
@@ -36,6 +35,7 @@ from integrations.deliveries.prepare import PreparedCall
 from integrations.deliveries.send import operation_execute
 from integrations.limits.services import Deferral, SendPermits, rate_limit_quotas, send_settled
 from integrations.oauth import TokenRefreshFailed, oauth_token_fresh
+from integrations.outbox import task_enqueue
 from integrations.providers.miro import polled_change_body
 from integrations.providers.types import Outcome
 from integrations.registry import get_provider
@@ -83,7 +83,7 @@ def miro_polls_start_due() -> int:
     started = 0
     for (pk,) in _DUE.rows(now=now):
         if _claim(pk, now):
-            async_task("webhooks.tasks.miro_board_poll", pk, q_options={"task_name": "miro_poll"})
+            task_enqueue("webhooks.tasks.miro_board_poll", pk, task_name="miro_poll")
             started += 1
     return started
 

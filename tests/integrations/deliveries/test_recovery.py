@@ -18,6 +18,7 @@ from django_q.brokers import get_broker
 from integrations.deliveries import services
 from integrations.deliveries.services import attempt as attempt_module
 from integrations.deliveries.services import settle as settle_module
+from integrations.dispatcher import workers_probe
 from integrations.models import Delivery
 from integrations.outbox import LeaseHeartbeat, Outbox
 from integrations.outbox import broker as outbox
@@ -366,7 +367,7 @@ def test_tasks_are_queued_through_one_broker_client_per_process(queued, monkeypa
     monkeypatch.setattr(outbox, "get_broker", lambda: Broker(fails=not made))
     # django-q2's async_task pushes to the broker it is given (tests may run tasks inline).
     monkeypatch.setattr(
-        outbox, "async_task", lambda path, ids, q_options: q_options["broker"].enqueue(ids)
+        outbox, "async_task", lambda path, *args, q_options: q_options["broker"].enqueue(args)
     )
     ids = queued[0][:3]
     Delivery.objects.update(enqueued_until=outbox.enqueued_until())
@@ -378,3 +379,5 @@ def test_tasks_are_queued_through_one_broker_client_per_process(queued, monkeypa
     assert list(left_for_relay.values_list("pk", flat=True)) == ids[:1]
     outbox.enqueue_batches(model=Delivery, task_path="x.y", ids=ids, batch_size=3)
     assert len(made) == 2 and len(pushed) == 3
+    workers_probe()  # the dispatcher's own task goes through the same client
+    assert len(made) == 2 and pushed[-1][0] is made[1]
