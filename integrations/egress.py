@@ -1,5 +1,6 @@
 """The one way out: every outbound HTTP connection (deliveries, integration checks, subscription
-sends, Selenium) goes through a session from ``session_for``.
+sends, Selenium, SQS consumers) goes through a session from ``session_for`` (pooled per provider)
+or ``session_new`` (a long-lived client's own).
 
 Policy. A destination is reached when every address its host resolves to is public, when the
 host (``host`` or ``host:port``) or the address (an IP or CIDR entry) is listed in
@@ -47,6 +48,7 @@ __all__ = (
     "is_public_address",
     "parse_allow_entry",
     "session_for",
+    "session_new",
 )
 
 # The largest response body read from a provider; larger ones are refused unread.
@@ -354,18 +356,25 @@ class _EgressAdapter(HTTPAdapter):
 
 class DeadlineSession(requests.Session):
     """Never follows redirects; holds a call to ``deadline`` seconds (default: the attempt
-    deadline) and reads at most MAX_RESPONSE_BYTES + 1 bytes of body."""
+    deadline) and reads at most ``max_bytes`` + 1 bytes of body (default MAX_RESPONSE_BYTES)."""
 
     provider_key = ""  # set by session_for; named on the call's span
 
-    def send(self, request, *, deadline: float | None = None, **kwargs):
+    def send(
+        self,
+        request,
+        *,
+        deadline: float | None = None,
+        max_bytes: int = MAX_RESPONSE_BYTES,
+        **kwargs,
+    ):
         # The client span's context goes out as ``traceparent`` (only while tracing is on).
         with tracing.client_span(request, provider=self.provider_key) as current:
-            response = self._send(request, deadline=deadline, **kwargs)
+            response = self._send(request, deadline=deadline, max_bytes=max_bytes, **kwargs)
             tracing.http_status(current, response.status_code)
         return response
 
-    def _send(self, request, *, deadline: float | None, **kwargs):
+    def _send(self, request, *, deadline: float | None, max_bytes: int, **kwargs):
         kwargs["allow_redirects"] = False  # a redirect is an answer, never a second request
         if kwargs.get("stream"):
             return super().send(request, **kwargs)
@@ -375,7 +384,7 @@ class DeadlineSession(requests.Session):
         expires = time.monotonic() + deadline
         response = super().send(request, **{**kwargs, "stream": True})
         try:
-            body = self._read(response, request, expires, deadline)
+            body = self._read(response, request, expires, deadline, max_bytes)
         except BaseException:
             response.close()
             raise
@@ -383,17 +392,17 @@ class DeadlineSession(requests.Session):
         # refuses it. The connection is then closed rather than returned half-read.
         response._content = bytes(body)
         response._content_consumed = True
-        if len(body) > MAX_RESPONSE_BYTES:
+        if len(body) > max_bytes:
             response.close()
         else:
             response.raw.release_conn()
         return response
 
     @staticmethod
-    def _read(response, request, expires: float, deadline: float) -> bytearray:
+    def _read(response, request, expires: float, deadline: float, max_bytes: int) -> bytearray:
         body = bytearray()
         try:
-            while len(body) <= MAX_RESPONSE_BYTES:
+            while len(body) <= max_bytes:
                 remaining = expires - time.monotonic()
                 if remaining <= 0:
                     raise requests.exceptions.ReadTimeout(
@@ -418,7 +427,16 @@ class DeadlineSession(requests.Session):
         return body
 
 
-def _session(*, allow_private: bool) -> requests.Session:
+def session_new(name: str) -> DeadlineSession:
+    """A session of the caller's own, neither pooled nor rebuilt, for public destinations: a
+    long-lived client in a thread of its own (one SQS consumer) closes it when it is done, and no
+    other thread's rebuild closes it under a request. ``name`` is what its spans call it."""
+    session = _session(allow_private=False)
+    session.provider_key = name
+    return session
+
+
+def _session(*, allow_private: bool) -> DeadlineSession:
     session = DeadlineSession()
     # Retries belong to the delivery engine (recorded, backed off); never hidden in urllib3.
     adapter = _EgressAdapter(

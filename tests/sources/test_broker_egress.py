@@ -1,8 +1,9 @@
 """Brokers are reached only under the egress policy: a broker whose name resolves to a refused
 address gets no connection (at consume time, and in the admin and API when configured), an
 allowed one is connected to at the very address that was checked (AMQP), and every SQS request
-is checked before botocore sends it. A refusal names the address in the log only: what the API
-shows (source_error) tells neither the address nor whether the name resolved."""
+goes out through egress's pinned session, never botocore's own. A refusal names the address in
+the log only: what the API shows (source_error) tells neither the address nor whether the name
+resolved."""
 
 import json
 import logging
@@ -12,6 +13,9 @@ import time
 
 import pika
 import pytest
+import requests
+from botocore import exceptions as botocore_errors
+from botocore.awsrequest import AWSRequest
 
 from config.shutdown import StopRequest
 from integrations import egress
@@ -211,3 +215,126 @@ def test_every_sqs_request_is_checked_before_botocore_sends_it(sqs, sqs_endpoint
         assert consumer.receive_once() == (1, 1)
     finally:
         consumer.close()
+
+
+def _sqs_by_name(endpoint: WebhookEndpoint, name: str) -> None:
+    """The endpoint's SQS server (moto's, on loopback) configured by a name only egress's resolver
+    knows: botocore's own client, resolving by itself, would find no such host."""
+    config = endpoint.source_config
+    for field in ("endpoint_url", "queue_url"):
+        config[field] = config[field].replace("127.0.0.1", name)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(source_config=config)
+
+
+def test_sqs_requests_go_out_through_egress_to_the_checked_address(
+    sqs, sqs_endpoint, monkeypatch, settings
+):
+    endpoint = sqs_endpoint()
+    sqs.send_message(
+        QueueUrl=endpoint.source_config["queue_url"], MessageBody=eventbridge_event("evt-pin")
+    )
+    _sqs_by_name(endpoint, "sqs.internal.test")
+    settings.SWITCHYARD_EGRESS_ALLOW = ["sqs.internal.test"]
+    asked = _resolves(monkeypatch, {"sqs.internal.test": ["127.0.0.1"]})
+    consumer = SqsConsumer(endpoint)
+    try:
+        assert consumer.receive_once() == (1, 1)  # receive, then delete: two requests
+    finally:
+        consumer.close()
+    # Once when the client is built, then once per connection the pinned session opened.
+    assert set(asked) == {"sqs.internal.test"} and len(asked) >= 2
+    assert InboundEvent.objects.filter(endpoint=endpoint, external_id="evt-pin").exists()
+
+
+def test_an_sqs_name_rebound_inward_after_the_build_check_gets_no_connection(
+    sqs, sqs_endpoint, monkeypatch, settings
+):
+    endpoint = sqs_endpoint()
+    _sqs_by_name(endpoint, "sqs.example.test")
+    settings.SWITCHYARD_EGRESS_ALLOW = ["127.0.0.1"]  # loopback allowed, the metadata range not
+    _resolves(monkeypatch, {"sqs.example.test": ["127.0.0.1"]})
+    consumer = SqsConsumer(endpoint)
+    opened = []
+    try:
+        consumer.client()  # checked and built while the name answered an allowed address
+        _resolves(monkeypatch, {"sqs.example.test": ["169.254.169.254"]})
+        monkeypatch.setattr(
+            egress, "create_connection", lambda *args, **kwargs: opened.append(args) or 1 / 0
+        )
+        with pytest.raises(egress.EgressRefused, match=r"169\.254\.169\.254"):
+            consumer.receive_once()
+    finally:
+        consumer.close()
+    assert opened == []
+
+
+class _Session:
+    """Stands for an egress session: records what it is asked to send, answers ``answer``."""
+
+    def __init__(self, answer=None, error: Exception | None = None):
+        self.answer, self.error, self.sent = answer, error, []
+
+    def send(self, prepared, **kwargs):
+        self.sent.append((prepared, kwargs))
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+def _signed_request():
+    request = AWSRequest(
+        method="POST",
+        url="https://sqs.us-east-1.amazonaws.com/",
+        data=b'{"QueueUrl": "q"}',
+        headers={"Authorization": "AWS4-HMAC-SHA256 signed", "X-Amz-Date": "20261206T000000Z"},
+    )
+    return request.prepare()
+
+
+def test_sqs_send_passes_botocores_signed_request_as_it_is_and_its_answer_back():
+    answer = requests.Response()
+    answer.status_code, answer._content = 200, b'{"Messages": []}'
+    answer.headers["x-amzn-RequestId"] = "r-1"
+    session = _Session(answer)
+    response = broker_egress.SqsSend(session, timeout=(5, 30))(_signed_request())
+    [(prepared, options)] = session.sent
+    assert dict(prepared.headers) == {
+        "Authorization": "AWS4-HMAC-SHA256 signed",
+        "X-Amz-Date": "20261206T000000Z",
+        "Content-Length": "17",
+    }
+    assert prepared.body == b'{"QueueUrl": "q"}'
+    assert options == {
+        "timeout": (5, 30),
+        "deadline": 35,
+        "max_bytes": broker_egress.SQS_MAX_ANSWER_BYTES,
+    }
+    assert (response.status_code, response.content) == (200, b'{"Messages": []}')
+    assert response.headers["X-Amzn-RequestId"] == "r-1"
+
+
+@pytest.mark.parametrize(
+    ("raised", "becomes"),
+    [
+        (requests.exceptions.ConnectTimeout("slow"), botocore_errors.ConnectTimeoutError),
+        (requests.exceptions.ReadTimeout("slow"), botocore_errors.ReadTimeoutError),
+        (requests.exceptions.SSLError("bad certificate"), botocore_errors.SSLError),
+        (requests.exceptions.ConnectionError("refused"), botocore_errors.EndpointConnectionError),
+        (requests.exceptions.ChunkedEncodingError("cut"), botocore_errors.ConnectionClosedError),
+    ],
+)
+def test_sqs_send_failures_are_botocores_own_so_its_retries_apply(raised, becomes):
+    send = broker_egress.SqsSend(_Session(error=raised), timeout=(5, 30))
+    with pytest.raises(becomes):
+        send(_signed_request())
+
+
+def test_sqs_send_passes_a_refusal_through_and_refuses_an_oversize_answer():
+    refused = egress.EgressRefused("refused: 10.0.0.1 is private")
+    with pytest.raises(egress.EgressRefused):
+        broker_egress.SqsSend(_Session(error=refused), timeout=(5, 30))(_signed_request())
+    answer = requests.Response()
+    answer.status_code = 200
+    answer._content = b"x" * (broker_egress.SQS_MAX_ANSWER_BYTES + 1)
+    with pytest.raises(broker_egress.SqsAnswerTooLarge):
+        broker_egress.SqsSend(_Session(answer), timeout=(5, 30))(_signed_request())

@@ -9,8 +9,9 @@ import structlog
 from botocore.config import Config as BotoConfig
 from django.views.decorators.debug import sensitive_variables
 
+from integrations import egress
 from webhooks.models import WebhookEndpoint
-from webhooks.sources.broker_egress import sqs_request_check
+from webhooks.sources.broker_egress import SqsSend
 from webhooks.sources.config import broker_destination_check, sqs_endpoint_url
 from webhooks.sources.consumers import broker_secret, message_store
 from webhooks.sources.eventbridge import eventbridge_message
@@ -18,6 +19,8 @@ from webhooks.sources.eventbridge import eventbridge_message
 __all__ = ("SqsConsumer",)
 
 logger = structlog.stdlib.get_logger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class SqsConsumer:
@@ -30,6 +33,7 @@ class SqsConsumer:
         self.endpoint = endpoint
         self.config = endpoint.source_config
         self._client = None
+        self._session = None
 
     @sensitive_variables("secret")
     def client(self):
@@ -37,20 +41,20 @@ class SqsConsumer:
             broker_destination_check(self.endpoint.source, self.config)
             secret = broker_secret(self.endpoint)
             wait = self.config.get("wait_seconds", 20)
+            self._session = egress.session_new("sqs")
             client = boto3.session.Session().client(
                 "sqs",
                 region_name=self.config["region"],
                 endpoint_url=sqs_endpoint_url(self.config),
                 aws_access_key_id=secret.get("access_key_id"),
                 aws_secret_access_key=secret.get("secret_access_key"),
-                # The long poll's wait plus room for the answer; retries stay few and short so
-                # a stop request is honoured promptly.
-                config=BotoConfig(
-                    connect_timeout=5, read_timeout=wait + 10, retries={"max_attempts": 2}
-                ),
+                # Retries stay few and short so a stop request is honoured promptly.
+                config=BotoConfig(retries={"max_attempts": 2}),
             )
-            # botocore resolves and connects by itself: each request's URL is checked first.
-            client.meta.events.register("before-send.sqs", sqs_request_check)
+            # Every request goes out through egress's pinned session (botocore's own HTTP client
+            # never runs): connect, then the long poll's wait plus room for the answer.
+            send = SqsSend(self._session, timeout=(CONNECT_TIMEOUT_SECONDS, wait + 10))
+            client.meta.events.register("before-send.sqs", send)
             self._client = client
         return self._client
 
@@ -58,6 +62,9 @@ class SqsConsumer:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     def receive_once(self) -> tuple[int, int]:
         """(messages received, events new). Deletes exactly the messages whose events are
