@@ -356,9 +356,15 @@ class _EgressAdapter(HTTPAdapter):
 
 class DeadlineSession(requests.Session):
     """Never follows redirects; holds a call to ``deadline`` seconds (default: the attempt
-    deadline) and reads at most ``max_bytes`` + 1 bytes of body (default MAX_RESPONSE_BYTES)."""
+    deadline) and stops reading a body once it is past ``max_bytes`` (default MAX_RESPONSE_BYTES),
+    a 3xx's too."""
 
     provider_key = ""  # set by session_for; named on the call's span
+
+    def get_redirect_target(self, response):
+        # None: a 3xx is an answer. requests otherwise reads a 3xx's whole body to prepare the
+        # next hop (``Response.next``) even when redirects are off, past the size cap.
+        return None
 
     def send(
         self,
@@ -389,13 +395,14 @@ class DeadlineSession(requests.Session):
             response.close()
             raise
         # Past the size limit the rest is never read; the caller sees the oversize body and
-        # refuses it. The connection is then closed rather than returned half-read.
-        response._content = bytes(body)
-        response._content_consumed = True
+        # refuses it. The connection is then closed rather than returned half-read (the raw
+        # response's close: requests' own only releases a response it takes as consumed).
         if len(body) > max_bytes:
-            response.close()
+            response.raw.close()
         else:
             response.raw.release_conn()
+        response._content = bytes(body)
+        response._content_consumed = True
         return response
 
     @staticmethod

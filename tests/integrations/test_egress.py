@@ -8,6 +8,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 
 import pytest
 import requests
@@ -311,6 +312,53 @@ def test_redirects_are_answers_never_followed(serving_listener, settings, connec
     assert response.status_code == 302
     assert len(serving_listener.requests) == 1
     assert [address[0] for address in connects] == ["127.0.0.1"]
+
+
+def _endless_redirect(sent: list[int]) -> socket.socket:
+    """A server answering one request with a 302 whose body runs to 64 MiB; ``sent`` gets the
+    bytes it managed to send before the client hung up."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _ = server.accept()
+        with connection:
+            while b"\r\n\r\n" not in connection.recv(65536):
+                pass
+            body_size, chunk, total = 64 * 1024 * 1024, b"x" * 65536, 0
+            head = (
+                "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\n"
+                f"Content-Length: {body_size}\r\n\r\n"
+            )
+            connection.sendall(head.encode())
+            try:
+                while total < body_size:
+                    total += connection.send(chunk)
+            except OSError:
+                pass
+            sent.append(total)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+def test_a_redirects_body_is_held_to_the_size_cap_too(settings):
+    """requests reads a 3xx's whole body to prepare the next hop, even with redirects off."""
+    sent: list[int] = []
+    server = _endless_redirect(sent)
+    port = server.getsockname()[1]
+    settings.SWITCHYARD_EGRESS_ALLOW = [f"127.0.0.1:{port}"]
+    try:
+        response = egress.session_for("http").get(f"http://127.0.0.1:{port}/", timeout=10)
+    finally:
+        server.close()
+    assert response.status_code == 302
+    assert egress.MAX_RESPONSE_BYTES < len(response.content) <= egress.MAX_RESPONSE_BYTES + 65536
+    response.close()
+    deadline = time.monotonic() + 10
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # What the socket buffers took beyond the cap, never the whole 64 MiB.
+    assert sent and sent[0] < 24 * 1024 * 1024
 
 
 def test_the_check_is_held_to_its_own_deadline(acme, settings, monkeypatch):

@@ -200,7 +200,7 @@ def test_an_sqs_endpoint_refused_now_gets_no_request(sqs, sqs_endpoint, settings
     assert not InboundEvent.objects.filter(endpoint=endpoint).exists()
 
 
-def test_every_sqs_request_is_checked_before_botocore_sends_it(sqs, sqs_endpoint, settings):
+def test_an_sqs_connection_is_checked_when_it_is_opened(sqs, sqs_endpoint, settings):
     endpoint = sqs_endpoint()
     sqs.send_message(
         QueueUrl=endpoint.source_config["queue_url"], MessageBody=eventbridge_event("evt-sqs")
@@ -249,6 +249,7 @@ def test_sqs_requests_go_out_through_egress_to_the_checked_address(
 def test_an_sqs_name_rebound_inward_after_the_build_check_gets_no_connection(
     sqs, sqs_endpoint, monkeypatch, settings
 ):
+    """The connection's own lookup is the one judged (the earlier check passed)."""
     endpoint = sqs_endpoint()
     _sqs_by_name(endpoint, "sqs.example.test")
     settings.SWITCHYARD_EGRESS_ALLOW = ["127.0.0.1"]  # loopback allowed, the metadata range not
@@ -288,7 +289,10 @@ def _signed_request():
         data=b'{"QueueUrl": "q"}',
         headers={"Authorization": "AWS4-HMAC-SHA256 signed", "X-Amz-Date": "20261206T000000Z"},
     )
-    return request.prepare()
+    prepared = request.prepare()
+    # As botocore's endpoint hands them on: header values encoded (Endpoint._encode_headers).
+    prepared.headers = {name: value.encode() for name, value in prepared.headers.items()}
+    return prepared
 
 
 def test_sqs_send_passes_botocores_signed_request_as_it_is_and_its_answer_back():
@@ -299,8 +303,8 @@ def test_sqs_send_passes_botocores_signed_request_as_it_is_and_its_answer_back()
     response = broker_egress.SqsSend(session, timeout=(5, 30))(_signed_request())
     [(prepared, options)] = session.sent
     assert dict(prepared.headers) == {
-        "Authorization": "AWS4-HMAC-SHA256 signed",
-        "X-Amz-Date": "20261206T000000Z",
+        "Authorization": b"AWS4-HMAC-SHA256 signed",
+        "X-Amz-Date": b"20261206T000000Z",
         "Content-Length": "17",
     }
     assert prepared.body == b'{"QueueUrl": "q"}'
@@ -338,3 +342,24 @@ def test_sqs_send_passes_a_refusal_through_and_refuses_an_oversize_answer():
     answer._content = b"x" * (broker_egress.SQS_MAX_ANSWER_BYTES + 1)
     with pytest.raises(broker_egress.SqsAnswerTooLarge):
         broker_egress.SqsSend(_Session(answer), timeout=(5, 30))(_signed_request())
+
+
+def test_a_full_batch_of_the_largest_messages_is_received(sqs, sqs_endpoint):
+    """Ten messages near SQS's 1 MiB limit: the answer's cap leaves them room."""
+    endpoint = sqs_endpoint()
+    queue_url = endpoint.source_config["queue_url"]
+    for number in range(10):
+        payload = {"id": number, "note": '\u00e9"' * 125_000}  # escaped twice on the way
+        body = eventbridge_event(f"evt-big-{number}", payload=payload)
+        assert 1_000_000 < len(body.encode()) <= 1_048_576
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    consumer = SqsConsumer(endpoint)
+    received = 0
+    try:
+        for _ in range(10):
+            received += consumer.receive_once()[0]
+            if received == 10:
+                break
+    finally:
+        consumer.close()
+    assert received == 10

@@ -35,10 +35,10 @@ __all__ = (
 
 logger = structlog.stdlib.get_logger(__name__)
 
-# The largest SQS answer read. A receive returns at most 10 messages, each at most 262,144 bytes
-# (the SQS message quotas, docs/providers/shopify-eventbridge.md); JSON escaping of the bodies
-# and their attributes stay well within four times that.
-SQS_MAX_ANSWER_BYTES = 10 * 262_144 * 4
+# The largest SQS answer read. A receive returns at most 10 messages of at most 1 MiB each,
+# attributes included (docs/providers/shopify-eventbridge.md); escaped as JSON strings, a body may
+# grow up to three times (a two-byte character as \uXXXX), and receipt handles come on top.
+SQS_MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 class SqsAnswerTooLarge(ValueError):
