@@ -17,7 +17,8 @@ Sessions are pooled per (provider, allow_private) and process (django-q2 forks i
 each builds its own), rebuilt after SWITCHYARD_HTTP_SESSION_MAX_AGE_SECONDS. ``requests``
 timeouts apply per socket operation, which a server dripping one byte at a time never trips:
 ``DeadlineSession`` also holds each call to a total deadline (the attempt's, or the caller's)
-from sending to the last body byte, and stops reading past the largest body anyone accepts."""
+from sending to the last body byte (the head through ``egress_deadline``), and stops reading past
+the largest body anyone accepts."""
 
 import functools
 import ipaddress
@@ -35,6 +36,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.connection import allowed_gai_family, create_connection
 
 from config import tracing
+from integrations.egress_deadline import call_expires, head_deadline
 from integrations.egress_url import UrlRefused, url_split
 
 __all__ = (
@@ -321,6 +323,11 @@ class _PinnedConnection:
                 return sock
         raise error
 
+    def getresponse(self):
+        # The head is read under per-receive timeouts only: held to the call's deadline here.
+        with head_deadline(self.sock):
+            return super().getresponse()
+
 
 def _pool_classes(allow_private: bool) -> dict[str, type]:
     """urllib3 pool classes (by scheme) whose connections are pinned, with ``allow_private``."""
@@ -388,7 +395,11 @@ class DeadlineSession(requests.Session):
             deadline = settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS
         deadline = float(deadline)
         expires = time.monotonic() + deadline
-        response = super().send(request, **{**kwargs, "stream": True})
+        token = call_expires.set(expires)
+        try:
+            response = super().send(request, **{**kwargs, "stream": True})
+        finally:
+            call_expires.reset(token)
         try:
             body = self._read(response, request, expires, deadline, max_bytes)
         except BaseException:
