@@ -398,6 +398,13 @@ class DeadlineSession(requests.Session):
         token = call_expires.set(expires)
         try:
             response = super().send(request, **{**kwargs, "stream": True})
+        except requests.exceptions.ReadTimeout as exc:
+            if time.monotonic() < expires:
+                raise
+            # The deadline cut the head (urllib3 words it as the read timeout): say which.
+            raise requests.exceptions.ReadTimeout(
+                f"Response not complete within the {deadline:g} s deadline.", request=request
+            ) from exc
         finally:
             call_expires.reset(token)
         try:

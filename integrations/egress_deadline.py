@@ -12,6 +12,7 @@ waited for (one per thread making calls). A forked child starts afresh: the pare
 not there, and its lock may have been held when the fork happened."""
 
 import contextlib
+import logging
 import math
 import os
 import socket
@@ -20,6 +21,10 @@ import time
 from contextvars import ContextVar
 
 __all__ = ("HeadDeadlineExpired", "call_expires", "head_deadline")
+
+logger = logging.getLogger(__name__)
+
+_CUT = "the call's deadline passed while its answer's head was read"
 
 # When the call being made in this context must be done by (time.monotonic()), if it has one.
 call_expires: ContextVar[float | None] = ContextVar("egress_call_expires", default=None)
@@ -30,19 +35,24 @@ class HeadDeadlineExpired(TimeoutError):
 
 
 class _Head:
+    """A head being read. ``duplicate`` is a descriptor of the socket made by the reading thread
+    and closed by it only once the head is no longer registered, so the number the watchdog
+    shuts down can never have been reused by another socket meanwhile. Shutting down affects the
+    socket itself, and never touches the TLS object the reading thread is using."""
+
     def __init__(self, sock: socket.socket, expires: float):
-        self.sock = sock
+        self.duplicate = os.dup(sock.fileno())
         self.expires = expires
         self.expired = False
 
     def expire(self) -> None:
         self.expired = True
-        # On a duplicate of the descriptor: shutting down affects the socket itself, and never
-        # touches the TLS object the reading thread is using.
         with contextlib.suppress(OSError):
-            duplicate = socket.socket(fileno=os.dup(self.sock.fileno()))
-            with duplicate:
-                duplicate.shutdown(socket.SHUT_RDWR)
+            borrowed = socket.socket(fileno=self.duplicate)
+            try:
+                borrowed.shutdown(socket.SHUT_RDWR)
+            finally:
+                borrowed.detach()  # the reading thread closes the duplicate, never this one
 
 
 class _Watchdog:
@@ -55,34 +65,52 @@ class _Watchdog:
         self._wakes_at = math.inf
         self._thread: threading.Thread | None = None
 
+    def _running(self) -> bool:
+        """Start the thread if it is not running (first use, or it could not start before)."""
+        if self._thread is not None and self._thread.is_alive():
+            return True
+        thread = threading.Thread(target=self._run, name="egress-head-deadline", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: the body's deadline still holds
+            logger.error("egress.head_deadline_unwatched reason=thread_start_failed")
+            return False
+        self._thread = thread
+        return True
+
     @contextlib.contextmanager
     def watching(self, sock: socket.socket, expires: float):
         head = _Head(sock, expires)
-        with self._changed:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="egress-head-deadline", daemon=True
-                )
-                self._thread.start()
-            self._heads[id(head)] = head
-            if expires < self._wakes_at:
-                self._changed.notify()
         try:
+            with self._changed:
+                if self._running():
+                    self._heads[id(head)] = head
+                    if expires < self._wakes_at:
+                        self._changed.notify()
             yield head
         finally:
             with self._changed:
                 self._heads.pop(id(head), None)
+            os.close(head.duplicate)
 
     def _run(self) -> None:
         with self._changed:
             while True:
+                try:
+                    self._expire_due()
+                except Exception:  # one bad head must not end every later deadline
+                    logger.exception("egress.head_deadline_failed")
                 now = time.monotonic()
-                for key, head in list(self._heads.items()):
-                    if head.expires <= now:
-                        del self._heads[key]
-                        head.expire()
                 self._wakes_at = min((h.expires for h in self._heads.values()), default=math.inf)
-                self._changed.wait(None if self._wakes_at == math.inf else self._wakes_at - now)
+                wait = min(self._wakes_at - now, threading.TIMEOUT_MAX)
+                self._changed.wait(None if self._wakes_at == math.inf else max(wait, 0))
+
+    def _expire_due(self) -> None:
+        now = time.monotonic()
+        for key, head in list(self._heads.items()):
+            if head.expires <= now:
+                del self._heads[key]
+                head.expire()
 
 
 _WATCHDOG = _Watchdog()
@@ -104,7 +132,8 @@ def head_deadline(sock: socket.socket | None):
             yield
         except Exception as exc:
             if head.expired:
-                raise HeadDeadlineExpired(
-                    "the call's deadline passed while its answer's head was read"
-                ) from exc
+                raise HeadDeadlineExpired(_CUT) from exc
             raise
+    # http.client takes an end of file among the headers for their end: a cut head may return.
+    if head.expired:
+        raise HeadDeadlineExpired(_CUT)

@@ -322,8 +322,12 @@ def _endless_redirect(sent: list[int]) -> socket.socket:
     def serve():
         connection, _ = server.accept()
         with connection:
-            while b"\r\n\r\n" not in connection.recv(65536):
-                pass
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                received += chunk
             body_size, chunk, total = 64 * 1024 * 1024, b"x" * 65536, 0
             head = (
                 "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\n"

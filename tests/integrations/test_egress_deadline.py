@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from integrations import egress_deadline
 from integrations.egress import session_for
 from integrations.egress_deadline import HeadDeadlineExpired, call_expires, head_deadline
 
@@ -57,9 +58,9 @@ def dripping_head():
 
 
 def _slow_head_call(url: str) -> float:
-    """Seconds until the call failed as a read timeout (no single read waits 10 s)."""
+    """Seconds until the call failed on its deadline (no single read waits 10 s)."""
     started = time.monotonic()
-    with pytest.raises(requests.exceptions.ReadTimeout):
+    with pytest.raises(requests.exceptions.ReadTimeout, match="within the 1 s deadline"):
         session_for("http").get(url, timeout=(1, 10))
     return time.monotonic() - started
 
@@ -158,3 +159,81 @@ def test_a_deadline_already_passed_reads_nothing():
             pytest.fail("the head was read after the deadline")
     finally:
         call_expires.reset(token)
+
+
+@pytest.fixture
+def deadline_in():
+    """Sets this context's call deadline ``seconds`` from now (reset after the test)."""
+    tokens = []
+
+    def set_(seconds: float) -> None:
+        tokens.append(call_expires.set(time.monotonic() + seconds))
+
+    yield set_
+    for token in reversed(tokens):
+        call_expires.reset(token)
+
+
+def test_a_head_cut_short_that_reads_as_complete_is_still_expired(deadline_in):
+    """http.client takes an end of file among the headers for their end and returns."""
+    ours, theirs = socket.socketpair()
+    deadline_in(0.3)
+    with ours, theirs:
+        theirs.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: 1\r\n")  # and then nothing
+        with pytest.raises(HeadDeadlineExpired), head_deadline(ours):
+            reader = ours.makefile("rb")
+            while reader.readline():
+                pass
+
+
+def test_the_watchdog_shuts_down_only_the_socket_it_was_given(deadline_in):
+    """The reading thread may close its socket before the head is unregistered, and another
+    socket may take its descriptor number: the shutdown reaches the watched socket only."""
+    ours, theirs = socket.socketpair()
+    deadline_in(0.3)
+    with theirs, pytest.raises(HeadDeadlineExpired), head_deadline(ours):
+        ours.close()  # as http.client closes on an error
+        other, peer = socket.socketpair()  # may reuse the closed descriptor's number
+        with other, peer:
+            assert theirs.recv(1, socket.MSG_PEEK) == b""  # the watched socket was shut down
+            other.sendall(b"still open")
+            assert peer.recv(64) == b"still open"
+        raise ConnectionError("closed")
+
+
+def test_a_watchdog_that_could_not_start_is_started_by_the_next_call(
+    deadline_in, monkeypatch, caplog
+):
+    watchdog = egress_deadline._Watchdog()
+    real_start = threading.Thread.start
+
+    def refused(thread):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        with watchdog.watching(ours, time.monotonic() + 0.1) as head:
+            time.sleep(0.3)
+        assert not head.expired  # unwatched, and said so
+        assert "egress.head_deadline_unwatched" in caplog.text
+        monkeypatch.setattr(threading.Thread, "start", real_start)
+        with watchdog.watching(ours, time.monotonic() + 0.1) as head:
+            expires = time.monotonic() + 5
+            while not head.expired and time.monotonic() < expires:
+                time.sleep(0.02)
+        assert head.expired
+
+
+def test_a_watchdog_whose_thread_is_gone_starts_another():
+    watchdog = egress_deadline._Watchdog()
+    finished = threading.Thread(target=lambda: None)
+    finished.start()
+    finished.join()
+    watchdog._thread = finished  # as if it had died
+    ours, theirs = socket.socketpair()
+    with ours, theirs, watchdog.watching(ours, time.monotonic() + 0.1) as head:
+        expires = time.monotonic() + 5
+        while not head.expired and time.monotonic() < expires:
+            time.sleep(0.02)
+    assert head.expired
