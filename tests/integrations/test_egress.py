@@ -51,6 +51,18 @@ NON_PUBLIC_SPELLINGS = [
 W3C_BODY = {"value": {"ready": True, "message": "ok", "nodes": [], "sessionId": "s-1"}}
 
 
+def _received_head(connection: socket.socket) -> bytes | None:
+    """What a client sent up to the end of its request's head (and any body bytes with it), or
+    None if it hung up first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
 class Listener:
     """A plain TCP server on 127.0.0.1 (and ::1 on the same port where free). Unless serving,
     it never accepts by itself: ``accepted()`` takes whatever completed handshakes wait in the
@@ -95,12 +107,9 @@ class Listener:
                 self._answer(connection)
 
     def _answer(self, connection):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = connection.recv(65536)
-            if not chunk:
-                return
-            data += chunk
+        data = _received_head(connection)
+        if data is None:
+            return
         head, _, body = data.partition(b"\r\n\r\n")
         length = 0
         for line in head.lower().split(b"\r\n"):
@@ -322,12 +331,8 @@ def _endless_redirect(sent: list[int]) -> socket.socket:
     def serve():
         connection, _ = server.accept()
         with connection:
-            received = b""
-            while b"\r\n\r\n" not in received:
-                chunk = connection.recv(65536)
-                if not chunk:
-                    return
-                received += chunk
+            if _received_head(connection) is None:
+                return
             body_size, chunk, total = 64 * 1024 * 1024, b"x" * 65536, 0
             head = (
                 "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\n"
