@@ -389,8 +389,8 @@ class DeadlineSession(requests.Session):
 
     def _send(self, request, *, deadline: float | None, max_bytes: int, **kwargs):
         kwargs["allow_redirects"] = False  # a redirect is an answer, never a second request
-        if kwargs.get("stream"):
-            return super().send(request, **kwargs)
+        # No streaming past the deadline and the cap: ``stream`` is always this read's own.
+        kwargs.pop("stream", None)
         if deadline is None:
             deadline = settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS
         deadline = float(deadline)

@@ -256,12 +256,14 @@ def dripping_server():
     server.close()
 
 
-def test_the_deadline_bounds_a_slow_drip(dripping_server, settings):
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_deadline_bounds_a_slow_drip(dripping_server, settings, stream):
+    """A caller asking to stream is held to the deadline and the cap all the same."""
     settings.SWITCHYARD_ATTEMPT_DEADLINE_SECONDS = 1
     session = session_for("http")
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
-        session.get(dripping_server, timeout=(1, 10))  # no single read waits 10 s
+        session.get(dripping_server, timeout=(1, 10), stream=stream)  # no read waits 10 s
     assert time.monotonic() - started < 1.5
 
 
