@@ -95,8 +95,8 @@ def broker_waiting() -> int | None:
     return None if size is None else int(size)
 
 
-# requeue_unclaimed's first check, by (model label, waiting statuses).
-_ANY_STALE: dict[tuple, PreparedRead] = {}
+# requeue_unclaimed's first check, by outbox.
+_ANY_STALE: dict[str, PreparedRead] = {}
 
 
 def _marked(queued, now):
@@ -110,15 +110,15 @@ def _stale(queued, now, queued_before):
     return _marked(queued, now).filter(enqueued_until__lt=queued_before)
 
 
-def requeue_unclaimed(*, model, statuses: tuple[str, ...], batch_size: int) -> int:
+def requeue_unclaimed(outbox) -> int:
     """Clear the queue marker of rows whose broker message is gone, so that the relay queues
     them again on this pass; returns how many. The dispatcher's relay calls it every pass.
 
-    ``model``'s rows in ``statuses`` wait for a worker (e.g. pending deliveries); among them,
-    those marked queued (``enqueued_until`` in the future) are counted against the broker. The
+    ``outbox.waiting_rows()`` wait for a worker (e.g. pending deliveries); among them, those
+    marked queued (``enqueued_until`` in the future) are counted against the broker. The
     broker hands tasks out first in, first out (Redis's list does; the ORM broker's unordered
     scan near enough), and its ``broker_waiting()`` tasks carry at most
-    ``batch_size`` ids each, so at most the newest ``waiting * batch_size`` marked rows still
+    ``outbox.batch()`` ids each, so at most the newest ``waiting * batch_size`` marked rows still
     have a message in it; the older ones were taken by a cluster or lost (a flushed broker, a
     killed cluster's prefetched tasks). Of these, the rows queued more than
     SWITCHYARD_ENQUEUE_GRACE_SECONDS ago are queued again. A cluster's prefetched task may
@@ -131,23 +131,20 @@ def requeue_unclaimed(*, model, statuses: tuple[str, ...], batch_size: int) -> i
     now = timezone.now()
     timeout = timedelta(seconds=settings.SWITCHYARD_ENQUEUE_TIMEOUT_SECONDS)
     queued_before = now - timedelta(seconds=settings.SWITCHYARD_ENQUEUE_GRACE_SECONDS) + timeout
-    key = (model._meta.label, tuple(statuses))
-    any_stale = _ANY_STALE.get(key)
+    any_stale = _ANY_STALE.get(outbox.name)
     if any_stale is None:
-        any_stale = _ANY_STALE[key] = PreparedRead(
+        any_stale = _ANY_STALE[outbox.name] = PreparedRead(
             lambda now, queued_before: (
-                _stale(model.objects.filter(status__in=statuses), now, queued_before)
-                .order_by()
-                .values_list("pk")[:1]
+                _stale(outbox.waiting_rows(), now, queued_before).order_by().values_list("pk")[:1]
             )
         )
     if not any_stale.rows(now=now, queued_before=queued_before):
         return 0
-    queued = model.objects.filter(status__in=statuses)
+    queued = outbox.waiting_rows()
     waiting = broker_waiting()
     if waiting is None:
         return 0
-    uncovered = _marked(queued, now).count() - waiting * batch_size
+    uncovered = _marked(queued, now).count() - waiting * outbox.batch()
     if uncovered <= 0:
         return 0
     stale = _stale(queued, now, queued_before)
@@ -157,7 +154,7 @@ def requeue_unclaimed(*, model, statuses: tuple[str, ...], batch_size: int) -> i
     if cleared:
         logger.info(
             "outbox.requeued_unclaimed model=%s count=%s broker_waiting=%s",
-            model._meta.model_name,
+            outbox.name,
             cleared,
             waiting,
         )

@@ -5,7 +5,7 @@ from itertools import zip_longest
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from config.prepared import PreparedRead
@@ -31,7 +31,7 @@ def relay_due(outbox: Outbox) -> int:
     cluster) are queued again first (``requeue_unclaimed``), not after the enqueue timeout.
     Only what is due when the pass begins is taken: rows arriving meanwhile travel together on
     the next pass instead of trickling out as tasks of one or two ids."""
-    requeue_unclaimed(model=outbox.model, statuses=outbox.waiting, batch_size=outbox.batch())
+    requeue_unclaimed(outbox)
     now = timezone.now()
     reads = _reads(outbox)
     queued = sum(n for _, n in reads.queued.rows(now=now))
@@ -171,7 +171,7 @@ def _owner_quotas(outbox: Outbox, now) -> dict:
     }
 
 
-def _owners_waiting(outbox: Outbox, due):
+def _owners_waiting(outbox: Outbox, due) -> QuerySet:
     """Owners with due rows, those waiting longest first. One index probe per owner (e.g.
     ``delivery_customer_due``) rather than grouping every due row: a pass costs the same with a
     backlog of a thousand rows or a million."""
