@@ -4,8 +4,8 @@ destination checked against the egress policy when configured (``egress.destinat
 the broker's ``host:port`` as if it were an http URL: the check only resolves and judges the
 addresses). The consumers check again when they connect, and their connections are pinned to
 the checked address (``broker_egress``: AMQP's by address, SQS's through an egress session). A
-refusal tells the API caller neither the address
-nor whether the name resolved (a DNS oracle for internal names); the log has both."""
+refusal tells the API caller neither the address nor whether the name resolved (a DNS oracle for
+internal names); the log has both."""
 
 from __future__ import annotations
 
