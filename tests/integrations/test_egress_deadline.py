@@ -148,6 +148,7 @@ def test_without_a_deadline_nothing_is_watched():
     with ours, theirs:
         theirs.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
         with head_deadline(ours):
+            assert egress_deadline._WATCHDOG._heads == {}  # nothing registered for it
             assert ours.recv(64).startswith(b"HTTP/1.1 204")
 
 
